@@ -1,0 +1,82 @@
+// `afc`: installs (migrate) and removes (uninstall) the triggers. Flags and env are parsed here, once.
+import { Command, Option } from 'commander';
+import pg from 'pg';
+import { clientConfig, resolveDatabase, type DatabaseConfig } from '../config/database.js';
+import { DEFAULT_CHANNEL } from '../contract.js';
+import { AfcError, describeError, exitCodeOf } from '../errors.js';
+import { migrate, uninstall } from '../migrate/migrator.js';
+import { commanderExitCode, forCli, identifier, positiveInt, type Io } from './options.js';
+
+const DB_HELP = 'PostgreSQL URL (postgres://user:pass@host:port/db); default: $DATABASE_URL, then libpq PG* variables';
+
+export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  let exitCode = 0;
+  const program = forCli(new Command('afc'), io)
+    .description(
+      'Keeps caches of Sentry workflow action filters correct: installs PostgreSQL triggers that NOTIFY ' +
+        `channel '${DEFAULT_CHANNEL}' with the workflows each committed change makes stale. Run afc-daemon to evict them.`,
+    )
+    .addHelpText('after', '\nExit codes: 0 ok, 1 failed (database unreachable, not a Sentry database, table busy), 2 bad usage.');
+
+  program
+    .command('migrate')
+    .description('install or upgrade the triggers (idempotent; one transaction; safe to run from several hosts at once)')
+    .option('--db <url>', DB_HELP)
+    .option('--schema <name>', 'schema holding the workflow_engine_* tables', identifier('--schema'), 'public')
+    .option('--dry-run', 'print the SQL that would run and change nothing', false)
+    .addOption(new Option('--lock-timeout <ms>', 'give up if a table stays locked this long').argParser(positiveInt('--lock-timeout')).default(5000))
+    .action(async (opts: { db?: string; schema: string; dryRun: boolean; lockTimeout: number }) => {
+      const db = resolveDatabase(opts.db, env);
+      const result = await withClient(db, 'afc-migrate', (client) =>
+        migrate(client, { schema: opts.schema, dryRun: opts.dryRun, lockTimeoutMs: opts.lockTimeout }),
+      );
+      for (const warning of result.warnings) io.err(`afc: warning: ${warning}\n`);
+      if (opts.dryRun) {
+        io.out(result.sql ? `${result.sql}\n` : `-- afc is up to date in schema ${opts.schema} (version ${result.version}); nothing would run\n`);
+        io.out(`-- dry run: nothing was changed\n`);
+      } else if (result.applied.length === 0) {
+        io.out(`afc is up to date in schema ${opts.schema} (version ${result.version}); nothing to do\n`);
+      } else {
+        for (const m of result.applied) io.out(`applied migration ${m.version} (${m.name}) to schema ${opts.schema}\n`);
+        io.out(`afc installed in ${db.display}, schema ${opts.schema}, version ${result.version}\n`);
+      }
+    });
+
+  program
+    .command('uninstall')
+    .description('remove every trigger, function and table afc created')
+    .option('--db <url>', DB_HELP)
+    .option('--schema <name>', 'only this schema (default: every schema afc is installed in)', identifier('--schema'))
+    .addOption(new Option('--lock-timeout <ms>', 'give up if a table stays locked this long').argParser(positiveInt('--lock-timeout')).default(5000))
+    .action(async (opts: { db?: string; schema?: string; lockTimeout: number }) => {
+      const db = resolveDatabase(opts.db, env);
+      const schemas = await withClient(db, 'afc-uninstall', (client) => uninstall(client, { schema: opts.schema, lockTimeoutMs: opts.lockTimeout }));
+      io.out(schemas.length === 0 ? 'afc was not installed; nothing to do\n' : `afc removed from schema ${schemas.join(', ')}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    const code = commanderExitCode(error);
+    if (code !== undefined) return code;
+    io.err(`afc: error: ${describeError(error)}\n`);
+    exitCode = exitCodeOf(error);
+  }
+  return exitCode;
+}
+
+async function withClient<T>(db: DatabaseConfig, applicationName: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(clientConfig(db, applicationName));
+  // An idle client's socket error would otherwise be an unhandled 'error' event.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new AfcError(`cannot connect to PostgreSQL at ${db.display}`, { cause });
+  }
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

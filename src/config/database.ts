@@ -1,0 +1,45 @@
+// Resolves which PostgreSQL to talk to: --db, then DATABASE_URL, then libpq's PG* variables (which the
+// pg driver reads itself when given no connection string). Done once, at the CLI edge.
+import type { ClientConfig } from 'pg';
+import { UsageError } from '../errors.js';
+
+export interface DatabaseConfig {
+  /** Connection string, or undefined to let pg use PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE. */
+  url: string | undefined;
+  /** Where it connects, with any password masked: safe to print and log. */
+  display: string;
+}
+
+export function resolveDatabase(flag: string | undefined, env: NodeJS.ProcessEnv): DatabaseConfig {
+  const source = flag !== undefined ? '--db' : env.DATABASE_URL ? 'DATABASE_URL' : undefined;
+  const url = flag ?? (env.DATABASE_URL || undefined);
+  if (url === undefined) {
+    const display = `${env.PGUSER ?? '(default user)'}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? '(default db)'} (from PG* variables)`;
+    return { url: undefined, display };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new UsageError(`invalid database URL in ${source}: expected postgres://user:password@host:port/dbname`, { cause });
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new UsageError(`unsupported database URL scheme '${parsed.protocol}' in ${source}: use postgres://user:password@host:port/dbname`);
+  }
+  return { url, display: redactUrl(url) };
+}
+
+/** The URL with its password replaced by ***, for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export function clientConfig(db: DatabaseConfig, applicationName: string, extra: ClientConfig = {}): ClientConfig {
+  return { connectionString: db.url, application_name: applicationName, connectionTimeoutMillis: 10_000, ...extra };
+}
