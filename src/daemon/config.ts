@@ -1,0 +1,63 @@
+// The daemon's options, compiled once into a typed object with every default filled in. The CLI builds
+// it from flags and env; library users pass a partial object to startDaemon.
+import { resolveDatabase, type DatabaseConfig } from '../config/database.js';
+import { DEFAULT_CHANNEL } from '../contract.js';
+import { UsageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CacheStore } from '../store/store.js';
+import { parseCacheOption } from '../store/redis-url.js';
+
+export type CacheOption = ReturnType<typeof parseCacheOption>;
+
+export interface DaemonConfig {
+  db: DatabaseConfig;
+  cache: CacheOption;
+  keyPrefix: string;
+  channel: string;
+  /** Heartbeat period on the LISTEN connection, and the timeout of its queries. */
+  heartbeatMs: number;
+  /** Longest wait between reconnect attempts (PostgreSQL and store). */
+  retryMaxMs: number;
+  /** How long the first connection to PostgreSQL may take before start-up fails (exit 1). */
+  startupTimeoutMs: number;
+  /** How long stop() waits for in-flight evictions. */
+  shutdownTimeoutMs: number;
+}
+
+export interface DaemonOptions {
+  /** postgres:// URL; default DATABASE_URL or PG* variables of the process. */
+  db?: string;
+  /** 'memory' (default) or 'redis://host:port/db'. Ignored when `store` is given. */
+  cache?: string;
+  /** Your own store, e.g. createMemoryStore({ keyPrefix, cache: yourNodeCache }); you close it. */
+  store?: CacheStore;
+  keyPrefix?: string;
+  channel?: string;
+  heartbeatMs?: number;
+  retryMaxMs?: number;
+  startupTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export const DAEMON_DEFAULTS = {
+  heartbeatMs: 2000,
+  retryMaxMs: 5000,
+  startupTimeoutMs: 30_000,
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+export function resolveDaemonConfig(options: DaemonOptions, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  const channel = options.channel ?? DEFAULT_CHANNEL;
+  if (channel.length === 0 || channel.length > 63) throw new UsageError(`--channel must be 1 to 63 characters, got '${channel}'`);
+  return {
+    db: resolveDatabase(options.db, env),
+    cache: parseCacheOption(options.cache ?? 'memory'),
+    keyPrefix: options.keyPrefix ?? '',
+    channel,
+    heartbeatMs: options.heartbeatMs ?? DAEMON_DEFAULTS.heartbeatMs,
+    retryMaxMs: options.retryMaxMs ?? DAEMON_DEFAULTS.retryMaxMs,
+    startupTimeoutMs: options.startupTimeoutMs ?? DAEMON_DEFAULTS.startupTimeoutMs,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? DAEMON_DEFAULTS.shutdownTimeoutMs,
+  };
+}
