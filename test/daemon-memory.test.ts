@@ -2,10 +2,10 @@
 // committed changes evict exactly the right entries; every (re)connect flushes.
 import t from 'tap';
 import NodeCache from 'node-cache';
-import { startDaemon } from '../src/index.js';
+// The package's own name: what a Node worker embedding the daemon imports.
+import { startDaemon, createMemoryStore } from 'afc';
 import { cacheKey } from '../src/contract.js';
 import { migrate } from '../src/migrate/migrator.js';
-import { createMemoryStore } from '../src/store/memory-store.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
 import { Sentry } from './helpers/sentry.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
