@@ -9,6 +9,7 @@ import { migrate } from '../src/migrate/migrator.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
 import { Sentry } from './helpers/sentry.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { settle as settleDaemon } from './helpers/settle.js';
 import { waitFor } from './helpers/wait.js';
 
 const url = await createTestDatabase(t, 'daemon_memory');
@@ -32,17 +33,7 @@ function fill(...ids: number[]) {
 }
 const gone = (id: number) => waitFor(() => !cache.has(key(id)), `entry of workflow ${id} evicted`);
 
-/**
- * Waits until the daemon has applied everything committed so far: notifications arrive in commit order
- * and the evictor applies them in order, so once a fresh sentinel id's entry is gone, so is the rest.
- */
-let sentinel = 9_000_000_000_000_000;
-async function settle() {
-  const id = ++sentinel;
-  fill(id);
-  await db.query('SELECT pg_notify($1, $2)', ['afc_action_filters', `{"v":1,"op":"evict","src":"dc","ts":${Date.now()},"ids":[${id}]}`]);
-  await gone(id);
-}
+const settle = () => settleDaemon(db, { fill, exists: (id) => cache.has(key(id)) });
 
 t.test('a condition change evicts its workflow and leaves other entries', async (t) => {
   const [a, b] = [await sentry.workflow([2]), await sentry.workflow([1])];

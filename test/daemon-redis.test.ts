@@ -8,6 +8,7 @@ import { migrate } from '../src/migrate/migrator.js';
 import { spawnDaemon } from './helpers/daemon.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
 import { Sentry } from './helpers/sentry.js';
+import { settle as settleDaemon } from './helpers/settle.js';
 import { waitFor } from './helpers/wait.js';
 
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -34,14 +35,7 @@ const key = (id: number) => cacheKey(prefix, id);
 const fill = (...ids: number[]) => Promise.all(ids.map((id) => redis.set(key(id), '[{"id":1,"logic_type":"all","conditions":[]}]')));
 const exists = async (id: number) => (await redis.exists(key(id))) === 1;
 const gone = (id: number) => waitFor(async () => !(await exists(id)), `key of workflow ${id} evicted`);
-let sentinel = 9_000_000_000_000_000;
-/** Everything committed before has been applied once a fresh sentinel id's key is gone (commit order). */
-async function settle() {
-  const id = ++sentinel;
-  await fill(id);
-  await db.query('SELECT pg_notify($1, $2)', ['afc_action_filters', `{"v":1,"op":"evict","src":"dc","ts":${Date.now()},"ids":[${id}]}`]);
-  await gone(id);
-}
+const settle = () => settleDaemon(db, { fill, exists });
 
 t.test('each kind of committed change evicts exactly the affected keys', async (t) => {
   const ws = [];

@@ -10,6 +10,7 @@ import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js
 import { startPrivateRedis } from './helpers/private-redis.js';
 import { Sentry } from './helpers/sentry.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { settle as settleDaemon } from './helpers/settle.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const url = await createTestDatabase(t, 'faults_redis');
@@ -27,13 +28,7 @@ const daemon = spawnDaemon(t, ['--db', url, '--cache', `redis://127.0.0.1:${prox
 await daemon.waitForLog('flushed', (l) => l.cause === 'connect');
 const key = (id: number) => cacheKey('', id);
 const exists = async (id: number) => (await redis.exists(key(id))) === 1;
-/** Lets the evictions of rows the test just created pass before it fills keys. */
-async function settle() {
-  const id = 8_000_000_000_000_000 + Math.floor(Math.random() * 1e6);
-  await redis.set(key(id), '[]');
-  await db.query('SELECT pg_notify($1, $2)', ['afc_action_filters', `{"v":1,"op":"evict","src":"dc","ts":${Date.now()},"ids":[${id}]}`]);
-  await waitFor(async () => !(await exists(id)), 'sentinel evicted');
-}
+const settle = () => settleDaemon(db, { fill: (id) => redis.set(key(id), '[]'), exists });
 
 t.test('a change committed while Redis is unreachable is applied as a flush once Redis is back', async (t) => {
   const [changed, other] = [await sentry.workflow([1]), await sentry.workflow([1])];
