@@ -2,6 +2,8 @@
 // database cannot be reached by the start-up deadline, and no password ever printed.
 import t from 'tap';
 import { DAEMON_BIN, cleanEnv, runCli } from './helpers/cli.js';
+import { spawnDaemon } from './helpers/daemon.js';
+import { createTestDatabase } from './helpers/pg.js';
 
 t.test('--help explains the flags, defaults and exit codes', async (t) => {
   const r = await runCli(DAEMON_BIN, ['--help']);
@@ -40,4 +42,12 @@ t.test('an unreachable database fails start-up with exit 1 after the deadline, p
   t.notMatch(r.stdout + r.stderr, /s3cret/, 'the password appears nowhere in the output');
   t.ok(elapsed >= 1000, `it retried until the deadline (${elapsed} ms)`);
   t.ok(r.stdout.split('\n').some((l) => l.includes('"msg":"cannot connect to PostgreSQL"')), 'each failed attempt is logged as JSON');
+});
+
+t.test('SIGINT (Ctrl-C) stops it like SIGTERM: exit 0', async (t) => {
+  const url = await createTestDatabase(t, 'daemon_sigint');
+  const daemon = spawnDaemon(t, ['--db', url], cleanEnv({ AFC_CACHE: 'memory' }));
+  await daemon.waitForLog('flushed', (l) => l.cause === 'connect');
+  t.equal(await daemon.stop('SIGINT'), 0);
+  t.ok(daemon.logs.some((l) => l.msg === 'stopping' && l.signal === 'SIGINT'));
 });
