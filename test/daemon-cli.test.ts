@@ -51,3 +51,10 @@ t.test('SIGINT (Ctrl-C) stops it like SIGTERM: exit 0', async (t) => {
   t.equal(await daemon.stop('SIGINT'), 0);
   t.ok(daemon.logs.some((l) => l.msg === 'stopping' && l.signal === 'SIGINT'));
 });
+
+t.test('--log-format pretty prints readable lines instead of JSON', async (t) => {
+  const r = await runCli(DAEMON_BIN, ['--db', 'postgres://afc@127.0.0.1:1/x', '--startup-timeout-ms', '300', '--log-format', 'pretty']);
+  t.equal(r.code, 1);
+  t.match(r.stdout, /(INFO|WARN).*\(afc-daemon\/\d+\): (starting|cannot connect to PostgreSQL)/);
+  t.notMatch(r.stdout, /^\{"level"/m, 'no JSON lines');
+});

@@ -18,6 +18,8 @@ interface DaemonFlags {
   retryMaxMs: number;
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
+  http?: string;
+  logFormat: 'json' | 'pretty';
 }
 
 export interface DaemonProcess {
@@ -38,6 +40,8 @@ export function runAfcDaemon(argv: string[], env: NodeJS.ProcessEnv, io: Io, sig
     .option('--key-prefix <str>', "prepended to every key, e.g. ':1:' for a default Django cache; default $AFC_KEY_PREFIX, then ''")
     .option('--channel <name>', `LISTEN channel (default ${DEFAULT_CHANNEL})`)
     .addOption(new Option('--log-level <level>', 'default $AFC_LOG_LEVEL, then info').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'json lines, or pretty for a terminal').choices(['json', 'pretty']).default('json'))
+    .option('--http <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz there, e.g. 127.0.0.1:9464 (off by default)')
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period and query timeout on the LISTEN connection').argParser(positiveInt('--heartbeat-ms')).default(DAEMON_DEFAULTS.heartbeatMs))
     .addOption(new Option('--retry-max-ms <ms>', 'longest wait between reconnect attempts').argParser(positiveInt('--retry-max-ms')).default(DAEMON_DEFAULTS.retryMaxMs))
     .addOption(new Option('--startup-timeout-ms <ms>', 'give up (exit 1) if PostgreSQL is unreachable this long at start').argParser(positiveInt('--startup-timeout-ms')).default(DAEMON_DEFAULTS.startupTimeoutMs))
@@ -62,7 +66,7 @@ async function start(flags: DaemonFlags, env: NodeJS.ProcessEnv, io: Io, signals
   try {
     const level = flags.logLevel ?? env.AFC_LOG_LEVEL ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`AFC_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
-    log = createLogger({ level: level as LogLevel, name: 'afc-daemon' });
+    log = createLogger({ level: level as LogLevel, name: 'afc-daemon', pretty: flags.logFormat === 'pretty' });
     config = resolveDaemonConfig(
       {
         db: flags.db,
@@ -73,6 +77,7 @@ async function start(flags: DaemonFlags, env: NodeJS.ProcessEnv, io: Io, signals
         retryMaxMs: flags.retryMaxMs,
         startupTimeoutMs: flags.startupTimeoutMs,
         shutdownTimeoutMs: flags.shutdownTimeoutMs,
+        http: flags.http,
       },
       env,
     );

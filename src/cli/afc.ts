@@ -5,6 +5,7 @@ import { clientConfig, resolveDatabase, type DatabaseConfig } from '../config/da
 import { DEFAULT_CHANNEL } from '../contract.js';
 import { AfcError, describeError, exitCodeOf } from '../errors.js';
 import { migrate, uninstall } from '../migrate/migrator.js';
+import { formatStatus, readStatus } from '../status/status.js';
 import { commanderExitCode, forCli, identifier, positiveInt, type Io } from './options.js';
 
 const DB_HELP = 'PostgreSQL URL (postgres://user:pass@host:port/db); default: $DATABASE_URL, then libpq PG* variables';
@@ -52,6 +53,20 @@ export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io): Pr
       const db = resolveDatabase(opts.db, env);
       const schemas = await withClient(db, 'afc-uninstall', (client) => uninstall(client, { schema: opts.schema, lockTimeoutMs: opts.lockTimeout }));
       io.out(schemas.length === 0 ? 'afc was not installed; nothing to do\n' : `afc removed from schema ${schemas.join(', ')}\n`);
+    });
+
+  program
+    .command('status')
+    .description('report whether afc is installed, its triggers enabled, daemons listening, the NOTIFY queue healthy (exit 1 on a problem)')
+    .option('--db <url>', DB_HELP)
+    .option('--schema <name>', 'schema holding the workflow_engine_* tables', identifier('--schema'), 'public')
+    .option('--json', 'machine-readable output', false)
+    .action(async (opts: { db?: string; schema: string; json: boolean }) => {
+      const db = resolveDatabase(opts.db, env);
+      const dialledPort = db.url ? Number(new URL(db.url).port || 5432) : Number(env.PGPORT || 5432);
+      const status = await withClient(db, 'afc-status', (client) => readStatus(client, { schema: opts.schema, dialledPort }));
+      io.out(opts.json ? `${JSON.stringify({ database: db.display, ...status }, null, 2)}\n` : formatStatus(status, db.display));
+      if (status.problems.length > 0) exitCode = 1;
     });
 
   try {

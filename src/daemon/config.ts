@@ -22,6 +22,8 @@ export interface DaemonConfig {
   startupTimeoutMs: number;
   /** How long stop() waits for in-flight evictions. */
   shutdownTimeoutMs: number;
+  /** Where to serve /metrics, /healthz and /readyz; off when undefined. */
+  http: { host: string; port: number } | undefined;
 }
 
 export interface DaemonOptions {
@@ -37,6 +39,8 @@ export interface DaemonOptions {
   retryMaxMs?: number;
   startupTimeoutMs?: number;
   shutdownTimeoutMs?: number;
+  /** 'HOST:PORT' for /metrics, /healthz and /readyz (port 0 picks a free one); off by default. */
+  http?: string;
   logger?: Logger;
 }
 
@@ -59,5 +63,12 @@ export function resolveDaemonConfig(options: DaemonOptions, env: NodeJS.ProcessE
     retryMaxMs: options.retryMaxMs ?? DAEMON_DEFAULTS.retryMaxMs,
     startupTimeoutMs: options.startupTimeoutMs ?? DAEMON_DEFAULTS.startupTimeoutMs,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DAEMON_DEFAULTS.shutdownTimeoutMs,
+    http: options.http === undefined ? undefined : parseHostPort('--http', options.http),
   };
+}
+
+export function parseHostPort(flag: string, value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${flag} must be HOST:PORT, e.g. 127.0.0.1:9464, got '${value}'`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }

@@ -1,6 +1,8 @@
 // Wires the listener to the evictor: decode each payload, evict what it names, flush after every
 // (re)connect and when the store comes back. Resources are released in reverse order of setup.
 import { decode } from '../codec.js';
+import { AfcError } from '../errors.js';
+import { startOpsServer, type OpsServer, type Readiness } from '../http/ops-server.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { createMemoryStore } from '../store/memory-store.js';
@@ -17,6 +19,10 @@ export interface Daemon {
   readonly stats: DaemonStats;
   /** LISTEN is active right now. */
   readonly listening: boolean;
+  /** Port of the /metrics, /healthz, /readyz server, when config.http is set. */
+  readonly httpPort: number | undefined;
+  /** LISTEN active and store answering. */
+  readiness(): Promise<Readiness>;
   /** Stops listening, lets in-flight evictions finish (bounded), closes what it opened. Idempotent. */
   stop(): Promise<void>;
 }
@@ -30,9 +36,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
 export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore; logger?: Logger } = {}): Promise<Daemon> {
   const log = deps.logger ?? silentLogger();
-  const stats = new DaemonStats();
   const ownsStore = deps.store === undefined;
   const store = deps.store ?? openStore(config, log);
+  const stats = new DaemonStats(store.kind);
   const evictor = new Evictor(store, stats, log, config.retryMaxMs);
   const onStoreBack = () => {
     log.info({ msg: 'store reconnected', store: store.kind });
@@ -60,16 +66,41 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
           else evictor.evict(m.ids, m);
         },
         onListening: ({ reconnect }) => {
+          stats.listening = true;
           if (reconnect) stats.reconnects++;
           evictor.flush(reconnect ? 'reconnect' : 'connect');
         },
-        onDisconnected: () => undefined,
+        onDisconnected: () => {
+          stats.listening = false;
+        },
       },
     );
   } catch (error) {
     evictor.close();
     if (ownsStore) await store.close().catch(() => undefined);
     throw error;
+  }
+
+  const readiness = async (): Promise<Readiness> => {
+    if (!listener.connected) return { ready: false, reason: 'not listening on PostgreSQL (reconnecting)' };
+    try {
+      await withTimeout(store.ping(), 1000, 'no answer within 1000 ms');
+      return { ready: true };
+    } catch (error) {
+      return { ready: false, reason: `${store.kind} store unreachable: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  };
+  let ops: OpsServer | undefined;
+  if (config.http) {
+    try {
+      ops = await startOpsServer({ ...config.http, registry: stats.registry, readiness });
+    } catch (cause) {
+      await listener.close();
+      evictor.close();
+      if (ownsStore) await store.close().catch(() => undefined);
+      throw new AfcError(`cannot serve --http on ${config.http.host}:${config.http.port}`, { cause });
+    }
+    log.info({ msg: 'http listening', host: config.http.host, port: ops.port });
   }
 
   let stopping: Promise<void> | undefined;
@@ -80,9 +111,13 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
     get listening() {
       return listener.connected;
     },
+    httpPort: ops?.port,
+    readiness,
     stop() {
       stopping ??= (async () => {
+        await ops?.close();
         await listener.close();
+        stats.listening = false;
         const drained = await Promise.race([
           evictor.idle().then(() => true),
           new Promise<boolean>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, false).unref()),
@@ -95,6 +130,14 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
       return stopping;
     },
   };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function openStore(config: DaemonConfig, log: Logger): CacheStore {

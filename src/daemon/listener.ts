@@ -114,6 +114,7 @@ export class Listener {
       if (this.closed || subscriber !== this.subscriber) return;
       this.connectedNow = false;
       this.options.log.error({ msg: 'listener failed', err: error });
+      this.handlers.onDisconnected('listener failed');
       void this.connectLoop(Number.POSITIVE_INFINITY).then(
         () => {
           if (!this.closed) this.handlers.onListening({ reconnect: true });

@@ -1,8 +1,11 @@
-// Counters of what the daemon did, owned by one daemon instance (no module state). The HTTP metrics
-// endpoint and tests read them.
-import type { TableCode } from '../contract.js';
+// What the daemon did, owned by one daemon instance (no module state): plain counters that code and tests
+// read synchronously, and a Prometheus registry (its own, not prom-client's global one) whose metrics
+// read those counters when scraped. Only the latency histogram is recorded into prom-client directly.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TABLES, type TableCode } from '../contract.js';
 
 export type FlushCause = 'connect' | 'reconnect' | 'truncate' | 'overflow' | 'trigger-error' | 'redis-recovery';
+const FLUSH_CAUSES: FlushCause[] = ['connect', 'reconnect', 'truncate', 'overflow', 'trigger-error', 'redis-recovery'];
 
 export class DaemonStats {
   notifications = 0;
@@ -20,11 +23,84 @@ export class DaemonStats {
     'redis-recovery': 0,
   };
   lastNotificationAt: number | undefined;
-  /** Milliseconds from the trigger running to the eviction being applied, most recent last (bounded). */
-  readonly latenciesMs: number[] = [];
+  listening = false;
+  readonly registry = new Registry();
+  private readonly latency: Histogram;
+
+  constructor(readonly storeKind: string) {
+    const stats = this;
+    const registers = [this.registry];
+    const store = storeKind;
+    const counter = (name: string, help: string, value: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    counter('afc_notifications_received_total', 'Notifications received on the channel', () => stats.notifications);
+    counter('afc_bad_payloads_total', 'Notifications whose payload could not be decoded (logged, ignored)', () => stats.badPayloads);
+    counter('afc_reconnects_total', 'Times LISTEN was re-established after losing the connection', () => stats.reconnects);
+    new Counter({
+      name: 'afc_invalidations_total',
+      help: 'Workflow entries evicted, by the table whose change named them',
+      labelNames: ['table', 'store'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of Object.keys(TABLES) as TableCode[]) this.inc({ table: t, store }, stats.evictions[t]);
+      },
+    });
+    new Counter({
+      name: 'afc_flushes_total',
+      help: 'Flushes of every entry, by reason',
+      labelNames: ['reason', 'store'],
+      registers,
+      collect() {
+        this.reset();
+        for (const reason of FLUSH_CAUSES) this.inc({ reason, store }, stats.flushes[reason]);
+      },
+    });
+    new Counter({
+      name: 'afc_store_errors_total',
+      help: 'Store operations that failed (each turns into a pending flush)',
+      labelNames: ['store'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ store }, stats.storeErrors);
+      },
+    });
+    new Gauge({
+      name: 'afc_listener_connected',
+      help: '1 while LISTEN is active on PostgreSQL, else 0',
+      registers,
+      collect() {
+        this.set(stats.listening ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'afc_last_notification_age_seconds',
+      help: 'Seconds since the last notification arrived (-1: none yet)',
+      registers,
+      collect() {
+        this.set(stats.lastNotificationAt === undefined ? -1 : (Date.now() - stats.lastNotificationAt) / 1000);
+      },
+    });
+    this.latency = new Histogram({
+      name: 'afc_eviction_latency_seconds',
+      help: 'From the trigger running (in the writer transaction) to the eviction being applied',
+      labelNames: ['store'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'afc_daemon_' });
+  }
 
   recordLatency(ms: number): void {
-    this.latenciesMs.push(ms);
-    if (this.latenciesMs.length > 10_000) this.latenciesMs.splice(0, this.latenciesMs.length - 10_000);
+    this.latency.observe({ store: this.storeKind }, Math.max(0, ms) / 1000);
   }
 }

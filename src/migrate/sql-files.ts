@@ -65,3 +65,20 @@ export function render(template: string, schema: string): string {
     return value;
   });
 }
+
+export interface ExpectedTrigger {
+  name: string;
+  event: string;
+  table: string;
+}
+
+/** The triggers the migrations create, read from the SQL itself so that `afc status` cannot drift from it. */
+export function expectedTriggers(migrations: Migration[] = loadMigrations()): ExpectedTrigger[] {
+  const found = new Map<string, ExpectedTrigger>();
+  for (const m of migrations) {
+    for (const match of m.template.matchAll(/CREATE TRIGGER (\w+) AFTER (\w+) ON \{\{schema\}\}\.(\w+)/g)) {
+      found.set(match[1], { name: match[1], event: match[2], table: match[3] });
+    }
+  }
+  return [...found.values()];
+}

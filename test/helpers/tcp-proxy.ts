@@ -11,6 +11,8 @@ export interface TcpProxy {
   cut(): void;
   /** Existing connections stop passing bytes (a half-open peer); new ones still work. */
   freeze(): void;
+  /** New connections are refused until restore(); existing ones keep working. */
+  refuseNew(): void;
   restore(): void;
   connections(): number;
 }
@@ -64,6 +66,9 @@ export async function startTcpProxy(t: TestContext, targetHost: string, targetPo
     },
     freeze() {
       for (const p of live) p.frozen = true;
+    },
+    refuseNew() {
+      mode = 'cut';
     },
     restore() {
       mode = 'open';

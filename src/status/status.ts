@@ -1,0 +1,106 @@
+// `afc status`: is afc installed and working in this database? Reads the catalog and activity views
+// only; changes nothing. Problems make the exit code 1; warnings are worth a look but not an alarm.
+import type { Client } from 'pg';
+import { DEFAULT_CHANNEL } from '../contract.js';
+import { expectedTriggers, loadMigrations } from '../migrate/sql-files.js';
+
+export interface TriggerStatus {
+  name: string;
+  table: string;
+  event: string;
+  exists: boolean;
+  enabled: boolean;
+}
+
+export interface Status {
+  schema: string;
+  installedVersion: number | null;
+  packageVersion: number;
+  triggers: TriggerStatus[];
+  /** Sessions named afc-daemon connected to this database (each LISTENs on the channel). */
+  listeners: number;
+  channel: string;
+  notificationQueueUsage: number;
+  standby: boolean;
+  /** The server's port differs from the one we dialled: a pooler or proxy sits in between. */
+  viaProxy: boolean;
+  problems: string[];
+  warnings: string[];
+}
+
+export async function readStatus(client: Client, options: { schema: string; dialledPort: number | undefined }): Promise<Status> {
+  const packageVersion = Math.max(0, ...loadMigrations().map((m) => m.version));
+  const { rows: tracking } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${options.schema.replaceAll('"', '""')}".afc_migrations`]);
+  let installedVersion: number | null = null;
+  if (tracking[0].t !== null) {
+    const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${tracking[0].t}`);
+    installedVersion = rows[0].v;
+  }
+  const { rows: present } = await client.query<{ tgname: string; relname: string; tgenabled: string }>(
+    `SELECT t.tgname, c.relname, t.tgenabled FROM pg_catalog.pg_trigger t
+       JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgname LIKE 'afc\\_%'`,
+    [options.schema],
+  );
+  const triggers = expectedTriggers().map((e) => {
+    const row = present.find((p) => p.tgname === e.name && p.relname === e.table);
+    // 'O' fires in origin/local mode, 'A' always; 'D' is disabled and 'R' fires only on replicas.
+    return { ...e, exists: row !== undefined, enabled: row !== undefined && (row.tgenabled === 'O' || row.tgenabled === 'A') };
+  });
+  const { rows: activity } = await client.query<{ listeners: number; usage: number; standby: boolean; port: number | null }>(
+    `SELECT (SELECT count(*)::int FROM pg_catalog.pg_stat_activity
+              WHERE application_name = 'afc-daemon' AND datname = current_database()) AS listeners,
+            pg_catalog.pg_notification_queue_usage()::float8 AS usage,
+            pg_catalog.pg_is_in_recovery() AS standby,
+            pg_catalog.inet_server_port() AS port`,
+  );
+  const a = activity[0];
+  const status: Status = {
+    schema: options.schema,
+    installedVersion,
+    packageVersion,
+    triggers,
+    listeners: a.listeners,
+    channel: DEFAULT_CHANNEL,
+    notificationQueueUsage: a.usage,
+    standby: a.standby,
+    viaProxy: a.port !== null && options.dialledPort !== undefined && a.port !== options.dialledPort,
+    problems: [],
+    warnings: [],
+  };
+  judge(status);
+  return status;
+}
+
+function judge(s: Status): void {
+  if (s.installedVersion === null) s.problems.push(`afc is not installed in schema ${s.schema}: run afc migrate`);
+  else if (s.installedVersion < s.packageVersion) s.problems.push(`installed migration ${s.installedVersion} is older than this package's ${s.packageVersion}: run afc migrate`);
+  else if (s.installedVersion > s.packageVersion) s.warnings.push(`installed migration ${s.installedVersion} is newer than this package's ${s.packageVersion}`);
+  if (s.installedVersion !== null) {
+    for (const t of s.triggers) {
+      if (!t.exists) s.problems.push(`trigger ${t.name} on ${t.table} is missing: ${t.event} statements there are not reported; run afc uninstall then afc migrate`);
+      else if (!t.enabled) s.problems.push(`trigger ${t.name} on ${t.table} is disabled: ALTER TABLE ${t.table} ENABLE TRIGGER ${t.name}`);
+    }
+  }
+  if (s.standby) s.problems.push('this server is a hot standby: LISTEN is not possible here and writes happen on the primary; point --db at the primary');
+  if (s.notificationQueueUsage > 0.5) s.problems.push(`the NOTIFY queue is ${(s.notificationQueueUsage * 100).toFixed(0)} % full: a session LISTENs without reading (at 100 % every notifying commit fails)`);
+  if (s.viaProxy) s.warnings.push('the server listens on another port than the one dialled: if this is PgBouncer in transaction mode, LISTEN does not work through it; point afc-daemon at PostgreSQL directly');
+  if (s.listeners === 0) s.warnings.push(`no afc-daemon session is connected to this database: nothing evicts on channel ${s.channel}`);
+}
+
+export function formatStatus(s: Status, display: string): string {
+  const lines = [
+    `database        ${display}`,
+    `schema          ${s.schema}`,
+    `migration       ${s.installedVersion === null ? 'not installed' : s.installedVersion} (package ${s.packageVersion})`,
+    'triggers',
+    ...s.triggers.map((t) => `  ${t.exists ? (t.enabled ? 'ok      ' : 'DISABLED') : 'MISSING '} ${t.name} (${t.event} on ${t.table})`),
+    `listeners       ${s.listeners} afc-daemon session(s) on channel ${s.channel}`,
+    `notify queue    ${(s.notificationQueueUsage * 100).toFixed(2)} % used`,
+    `standby         ${s.standby ? 'yes' : 'no'}`,
+  ];
+  for (const w of s.warnings) lines.push(`warning: ${w}`);
+  for (const p of s.problems) lines.push(`PROBLEM: ${p}`);
+  lines.push(s.problems.length === 0 ? 'status: ok' : `status: ${s.problems.length} problem(s)`);
+  return `${lines.join('\n')}\n`;
+}
