@@ -12,9 +12,25 @@ export function cacheKey(keyPrefix: string, id: number): string {
   return `${keyPrefix}${KEY_STEM}${id}`;
 }
 
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
 /** A Redis MATCH pattern for every afc key under `keyPrefix`, with glob metacharacters of the prefix escaped. */
 export function cacheKeyPattern(keyPrefix: string): string {
-  return `${(keyPrefix + KEY_STEM).replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
+  return `${escapeGlob(keyPrefix + KEY_STEM)}*`;
+}
+
+/**
+ * afc's own bookkeeping beside the entries: the fill lease of workflow `id` (see src/store/store.ts).
+ * Deliberately outside the entry pattern, so a flush of the entries never matches it by accident.
+ */
+export function leaseKey(keyPrefix: string, id: number): string {
+  return `${keyPrefix}afc:lease:${id}`;
+}
+
+export function leaseKeyPattern(keyPrefix: string): string {
+  return `${escapeGlob(`${keyPrefix}afc:lease:`)}*`;
 }
 
 /** The Sentry tables the triggers watch, by the short name used in payloads and metrics. */

@@ -6,7 +6,7 @@ import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../log.js'
 import { DAEMON_DEFAULTS, resolveDaemonConfig } from '../daemon/config.js';
 import { runDaemon, type Daemon } from '../daemon/daemon.js';
 import { UsageError } from '../errors.js';
-import { commanderExitCode, forCli, positiveInt, type Io } from './options.js';
+import { commanderExitCode, forCli, positiveInt, unitFraction, type Io } from './options.js';
 
 interface DaemonFlags {
   db?: string;
@@ -19,6 +19,11 @@ interface DaemonFlags {
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
   http?: string;
+  serve?: string;
+  redeleteAfter?: number;
+  ttl: number;
+  readFraction: number;
+  auditRate: number;
   logFormat: 'json' | 'pretty';
 }
 
@@ -42,6 +47,11 @@ export function runAfcDaemon(argv: string[], env: NodeJS.ProcessEnv, io: Io, sig
     .addOption(new Option('--log-level <level>', 'default $AFC_LOG_LEVEL, then info').choices(LOG_LEVELS))
     .addOption(new Option('--log-format <format>', 'json lines, or pretty for a terminal').choices(['json', 'pretty']).default('json'))
     .option('--http <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz there, e.g. 127.0.0.1:9464 (off by default)')
+    .option('--serve <host:port>', 'sidecar: serve GET /v1/action-filters?workflow_id=… through this process\'s read-through cache')
+    .addOption(new Option('--redelete-after <ms>', 'evict each batch again this long after the first, for readers that do not guard their fills').argParser(positiveInt('--redelete-after')))
+    .addOption(new Option('--ttl <seconds>', 'entry lifetime of sidecar fills').argParser(positiveInt('--ttl')).default(300))
+    .addOption(new Option('--read-fraction <0..1>', 'share of sidecar reads served through the cache (the rest read the database)').argParser(unitFraction('--read-fraction')).default(1))
+    .addOption(new Option('--audit-rate <0..1>', 'probability that a sidecar cache hit is checked against the database').argParser(unitFraction('--audit-rate')).default(0))
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period and query timeout on the LISTEN connection').argParser(positiveInt('--heartbeat-ms')).default(DAEMON_DEFAULTS.heartbeatMs))
     .addOption(new Option('--retry-max-ms <ms>', 'longest wait between reconnect attempts').argParser(positiveInt('--retry-max-ms')).default(DAEMON_DEFAULTS.retryMaxMs))
     .addOption(new Option('--startup-timeout-ms <ms>', 'give up (exit 1) if PostgreSQL is unreachable this long at start').argParser(positiveInt('--startup-timeout-ms')).default(DAEMON_DEFAULTS.startupTimeoutMs))
@@ -78,6 +88,11 @@ async function start(flags: DaemonFlags, env: NodeJS.ProcessEnv, io: Io, signals
         startupTimeoutMs: flags.startupTimeoutMs,
         shutdownTimeoutMs: flags.shutdownTimeoutMs,
         http: flags.http,
+        serve: flags.serve,
+        redeleteAfterMs: flags.redeleteAfter,
+        ttlSeconds: flags.ttl,
+        readFraction: flags.readFraction,
+        auditRate: flags.auditRate,
       },
       env,
     );

@@ -12,6 +12,14 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+export function unitFraction(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new UsageError(`${flag} must be a number from 0 to 1, got '${value}'`);
+    return n;
+  };
+}
+
 export function identifier(flag: string): (value: string) => string {
   return (value) => {
     if (value.length === 0 || value.length > 63 || value.includes('\0')) {

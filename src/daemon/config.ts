@@ -24,6 +24,14 @@ export interface DaemonConfig {
   shutdownTimeoutMs: number;
   /** Where to serve /metrics, /healthz and /readyz; off when undefined. */
   http: { host: string; port: number } | undefined;
+  /** Where to serve the read-through sidecar API; off when undefined. */
+  serve: { host: string; port: number } | undefined;
+  /** Evict each batch again this long after the first (for readers without the fill guard). */
+  redeleteAfterMs: number | undefined;
+  /** Read-through cache settings (used with `serve`). */
+  ttlSeconds: number;
+  readFraction: number;
+  auditRate: number;
 }
 
 export interface DaemonOptions {
@@ -41,6 +49,12 @@ export interface DaemonOptions {
   shutdownTimeoutMs?: number;
   /** 'HOST:PORT' for /metrics, /healthz and /readyz (port 0 picks a free one); off by default. */
   http?: string;
+  /** 'HOST:PORT' for GET /v1/action-filters through this process's read-through cache; off by default. */
+  serve?: string;
+  redeleteAfterMs?: number;
+  ttlSeconds?: number;
+  readFraction?: number;
+  auditRate?: number;
   logger?: Logger;
 }
 
@@ -64,7 +78,17 @@ export function resolveDaemonConfig(options: DaemonOptions, env: NodeJS.ProcessE
     startupTimeoutMs: options.startupTimeoutMs ?? DAEMON_DEFAULTS.startupTimeoutMs,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DAEMON_DEFAULTS.shutdownTimeoutMs,
     http: options.http === undefined ? undefined : parseHostPort('--http', options.http),
+    serve: options.serve === undefined ? undefined : parseHostPort('--serve', options.serve),
+    redeleteAfterMs: options.redeleteAfterMs,
+    ttlSeconds: options.ttlSeconds ?? 300,
+    readFraction: fraction('--read-fraction', options.readFraction ?? 1),
+    auditRate: fraction('--audit-rate', options.auditRate ?? 0),
   };
+}
+
+function fraction(flag: string, value: number): number {
+  if (!(value >= 0 && value <= 1)) throw new UsageError(`${flag} must be a number from 0 to 1, got '${value}'`);
+  return value;
 }
 
 export function parseHostPort(flag: string, value: string): { host: string; port: number } {

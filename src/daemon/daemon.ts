@@ -1,6 +1,11 @@
 // Wires the listener to the evictor: decode each payload, evict what it names, flush after every
 // (re)connect and when the store comes back. Resources are released in reverse order of setup.
+import pg from 'pg';
+import { createActionFilterCache, type ActionFilterCache } from '../cache/action-filter-cache.js';
+import { registerCacheMetrics } from '../cache/cache-metrics.js';
 import { decode } from '../codec.js';
+import { clientConfig } from '../config/database.js';
+import { startSidecar, type Sidecar } from '../http/sidecar.js';
 import { AfcError } from '../errors.js';
 import { startOpsServer, type OpsServer, type Readiness } from '../http/ops-server.js';
 import type { Logger } from '../log.js';
@@ -21,6 +26,9 @@ export interface Daemon {
   readonly listening: boolean;
   /** Port of the /metrics, /healthz, /readyz server, when config.http is set. */
   readonly httpPort: number | undefined;
+  /** Port of the sidecar API and its read-through cache, when config.serve is set. */
+  readonly servePort: number | undefined;
+  readonly cache: ActionFilterCache | undefined;
   /** LISTEN active and store answering. */
   readiness(): Promise<Readiness>;
   /** Stops listening, lets in-flight evictions finish (bounded), closes what it opened. Idempotent. */
@@ -39,7 +47,7 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
   const ownsStore = deps.store === undefined;
   const store = deps.store ?? openStore(config, log);
   const stats = new DaemonStats(store.kind);
-  const evictor = new Evictor(store, stats, log, config.retryMaxMs);
+  const evictor = new Evictor(store, stats, log, config.retryMaxMs, config.redeleteAfterMs);
   const onStoreBack = () => {
     log.info({ msg: 'store reconnected', store: store.kind });
     evictor.flush('redis-recovery');
@@ -91,16 +99,24 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
     }
   };
   let ops: OpsServer | undefined;
-  if (config.http) {
-    try {
-      ops = await startOpsServer({ ...config.http, registry: stats.registry, readiness });
-    } catch (cause) {
-      await listener.close();
-      evictor.close();
-      if (ownsStore) await store.close().catch(() => undefined);
-      throw new AfcError(`cannot serve --http on ${config.http.host}:${config.http.port}`, { cause });
+  let reads: ReadPath | undefined;
+  try {
+    if (config.http) {
+      ops = await startOpsServer({ ...config.http, registry: stats.registry, readiness }).catch((cause: unknown) => {
+        throw new AfcError(`cannot serve --http on ${config.http!.host}:${config.http!.port}`, { cause });
+      });
+      log.info({ msg: 'http listening', host: config.http.host, port: ops.port });
     }
-    log.info({ msg: 'http listening', host: config.http.host, port: ops.port });
+    if (config.serve) {
+      reads = await startReadPath(config, store, stats, log);
+      log.info({ msg: 'sidecar listening', host: config.serve.host, port: reads.sidecar.port });
+    }
+  } catch (error) {
+    await ops?.close();
+    await listener.close();
+    evictor.close();
+    if (ownsStore) await store.close().catch(() => undefined);
+    throw error;
   }
 
   let stopping: Promise<void> | undefined;
@@ -112,9 +128,12 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
       return listener.connected;
     },
     httpPort: ops?.port,
+    servePort: reads?.sidecar.port,
+    cache: reads?.cache,
     readiness,
     stop() {
       stopping ??= (async () => {
+        await reads?.sidecar.close();
         await ops?.close();
         await listener.close();
         stats.listening = false;
@@ -124,12 +143,45 @@ export async function runDaemon(config: DaemonConfig, deps: { store?: CacheStore
         ]);
         if (!drained) log.warn({ msg: 'shutdown timeout', pendingEvictionsDropped: true });
         evictor.close();
+        await reads?.close();
         if (ownsStore) await store.close();
         log.info({ msg: 'stopped' });
       })();
       return stopping;
     },
   };
+}
+
+interface ReadPath {
+  cache: ActionFilterCache;
+  sidecar: Sidecar;
+  close(): Promise<void>;
+}
+
+/** The sidecar's read-through cache over the daemon's own store, with its own small pool. */
+async function startReadPath(config: DaemonConfig, store: CacheStore, stats: DaemonStats, log: Logger): Promise<ReadPath> {
+  const pool = new pg.Pool({ ...clientConfig(config.db, 'afc-sidecar', { connectionTimeoutMillis: 3000 }), max: 10 });
+  pool.on('error', (err) => log.warn({ msg: 'sidecar pool error', err: err.message }));
+  const cache = createActionFilterCache({
+    db: pool,
+    store,
+    ttlSeconds: config.ttlSeconds,
+    readFraction: config.readFraction,
+    auditRate: config.auditRate,
+    logger: log,
+  });
+  registerCacheMetrics(stats.registry, cache.stats);
+  const close = async () => {
+    await cache.close();
+    await pool.end();
+  };
+  try {
+    const sidecar = await startSidecar({ ...config.serve!, cache });
+    return { cache, sidecar, close };
+  } catch (cause) {
+    await close();
+    throw new AfcError(`cannot serve --serve on ${config.serve!.host}:${config.serve!.port}`, { cause });
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -12,6 +12,8 @@ interface Origin {
   src: TableCode;
   /** When the trigger ran (epoch ms), for the latency figure. */
   ts: number;
+  /** This is the delayed second eviction (--redelete-after), not the first. */
+  second?: boolean;
 }
 
 export class Evictor {
@@ -21,18 +23,25 @@ export class Evictor {
   private failures = 0;
   private retryWait: { cancel: () => void } | undefined;
   private closed = false;
+  private readonly redeleteTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly store: CacheStore,
     private readonly stats: DaemonStats,
     private readonly log: Logger,
     private readonly retryMaxMs: number,
+    /** Evict each batch a second time this long after the first, for readers without the fill guard. */
+    private readonly redeleteAfterMs?: number,
   ) {}
 
   evict(ids: readonly number[], origin: Origin): void {
     // A flush that has not started yet covers these ids already.
     if (this.pendingFlush !== undefined || this.closed) return;
-    for (const id of ids) this.pendingIds.set(id, origin);
+    for (const id of ids) {
+      // A pending first eviction keeps its origin: it still has its own second one to schedule.
+      if (origin.second && this.pendingIds.has(id)) continue;
+      this.pendingIds.set(id, origin);
+    }
     this.kick();
   }
 
@@ -58,6 +67,8 @@ export class Evictor {
   close(): void {
     this.closed = true;
     this.retryWait?.cancel();
+    for (const timer of this.redeleteTimers) clearTimeout(timer);
+    this.redeleteTimers.clear();
   }
 
   private kick(): void {
@@ -102,7 +113,13 @@ export class Evictor {
   private applied(batch: Map<number, Origin>): void {
     const now = Date.now();
     const bySrc = new Map<TableCode, number[]>();
+    const again: number[] = [];
     for (const [id, origin] of batch) {
+      if (origin.second) {
+        this.stats.redeletes++;
+        continue;
+      }
+      if (this.redeleteAfterMs !== undefined) again.push(id);
       this.stats.evictions[origin.src]++;
       this.stats.recordLatency(now - origin.ts);
       const ids = bySrc.get(origin.src);
@@ -110,5 +127,14 @@ export class Evictor {
       else bySrc.set(origin.src, [id]);
     }
     for (const [src, ids] of bySrc) this.log.debug({ msg: 'evicted', src, count: ids.length, ids: ids.slice(0, 50) });
+    if (again.length > 0) {
+      // A reader that missed, read the old row and writes it back after our eviction is undone here.
+      const timer = setTimeout(() => {
+        this.redeleteTimers.delete(timer);
+        this.evict(again, { src: 'dc', ts: Date.now(), second: true });
+      }, this.redeleteAfterMs);
+      timer.unref();
+      this.redeleteTimers.add(timer);
+    }
   }
 }

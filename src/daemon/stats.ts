@@ -12,6 +12,8 @@ export class DaemonStats {
   badPayloads = 0;
   reconnects = 0;
   storeErrors = 0;
+  /** Second evictions applied (--redelete-after). */
+  redeletes = 0;
   /** Workflow entries evicted, by the table whose change named them. */
   readonly evictions: Record<TableCode, number> = { wdcg: 0, dcg: 0, dc: 0 };
   readonly flushes: Record<FlushCause, number> = {
@@ -43,6 +45,7 @@ export class DaemonStats {
       });
     counter('afc_notifications_received_total', 'Notifications received on the channel', () => stats.notifications);
     counter('afc_bad_payloads_total', 'Notifications whose payload could not be decoded (logged, ignored)', () => stats.badPayloads);
+    counter('afc_redeletes_total', 'Second, delayed evictions applied (--redelete-after)', () => stats.redeletes);
     counter('afc_reconnects_total', 'Times LISTEN was re-established after losing the connection', () => stats.reconnects);
     new Counter({
       name: 'afc_invalidations_total',

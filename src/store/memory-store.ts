@@ -1,8 +1,11 @@
 // The in-process store: a node-cache, the worker's own or one made here. node-cache 5 clones every value
 // on get/set unless told otherwise, which is slow for action-filter lists, so ours turns that off.
+// Leases are a Map in this process: evictions and fills run on the same event loop, so each check and
+// write below is atomic.
+import { randomUUID } from 'node:crypto';
 import NodeCache from 'node-cache';
 import { cacheKey, KEY_STEM } from '../contract.js';
-import type { CacheStore } from './store.js';
+import type { ActionFilter, CacheStore, Leases } from './store.js';
 
 export interface MemoryStore extends CacheStore {
   readonly kind: 'memory';
@@ -12,17 +15,57 @@ export interface MemoryStore extends CacheStore {
 export function createMemoryStore(options: { keyPrefix: string; cache?: NodeCache }): MemoryStore {
   const cache = options.cache ?? new NodeCache({ useClones: false });
   const stem = options.keyPrefix + KEY_STEM;
+  const key = (id: number) => cacheKey(options.keyPrefix, id);
+  const leases = new Map<number, { token: string; expires: number }>();
   return {
     kind: 'memory',
     cache,
     async evict(ids) {
-      cache.del(ids.map((id) => cacheKey(options.keyPrefix, id)));
+      for (const id of ids) leases.delete(id);
+      cache.del(ids.map(key));
     },
     async flushAll() {
+      leases.clear();
       // Not cache.flushAll(): a worker's node-cache may hold entries that are none of afc's business.
-      cache.del(cache.keys().filter((key) => key.startsWith(stem)));
+      cache.del(cache.keys().filter((k) => k.startsWith(stem)));
     },
     async ping() {},
     async close() {},
+    async getMany(ids) {
+      const found = new Map<number, ActionFilter[]>();
+      for (const id of ids) {
+        const value = cache.get<ActionFilter[]>(key(id));
+        if (value !== undefined) found.set(id, value);
+      }
+      return found;
+    },
+    async lease(ids, ttlMs) {
+      const now = Date.now();
+      const taken: Leases = new Map();
+      for (const id of ids) {
+        const held = leases.get(id);
+        if (held && held.expires > now) continue;
+        const token = randomUUID();
+        leases.set(id, { token, expires: now + ttlMs });
+        taken.set(id, token);
+      }
+      return taken;
+    },
+    async fill(taken, values, ttlSeconds) {
+      const refused: number[] = [];
+      for (const [id, value] of values) {
+        const held = leases.get(id);
+        if (!held || held.token !== taken.get(id) || held.expires <= Date.now()) {
+          refused.push(id);
+          continue;
+        }
+        leases.delete(id);
+        cache.set(key(id), value, ttlSeconds);
+      }
+      return refused;
+    },
+    async setUnguarded(id, value, ttlSeconds) {
+      cache.set(key(id), value, ttlSeconds);
+    },
   };
 }

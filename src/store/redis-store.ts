@@ -1,8 +1,24 @@
 // The shared store: Redis through ioredis. Commands fail fast while disconnected (no offline queue), so
 // the evictor knows an eviction was not applied and turns it into a flush once Redis is back.
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { cacheKey, cacheKeyPattern } from '../contract.js';
-import type { CacheStore } from './store.js';
+import { cacheKey, cacheKeyPattern, leaseKey, leaseKeyPattern } from '../contract.js';
+import type { ActionFilter, CacheStore, Leases } from './store.js';
+
+// KEYS: entry1, lease1, entry2, lease2, …  ARGV: ttl seconds, token1, value1, token2, value2, …
+// Writes each entry whose lease still holds the reader's token; returns the 1-based pairs refused.
+// One script, so no eviction can slip between the check and the write.
+const FILL_SCRIPT = `
+local refused = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('GET', KEYS[i + 1]) == ARGV[i + 1] then
+    redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ARGV[1])
+    redis.call('DEL', KEYS[i + 1])
+  else
+    table.insert(refused, (i + 1) / 2)
+  end
+end
+return refused`;
 
 export interface RedisStore extends CacheStore {
   readonly kind: 'redis';
@@ -31,6 +47,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     // Reconnect forever: a daemon without its store is useless, and giving up would need a restart.
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 10), retryMaxMs),
   });
+  const leaseOf = (id: number) => leaseKey(options.keyPrefix, id);
   const listeners: Array<() => void> = [];
   let everReady = false;
   let closed = false;
@@ -40,8 +57,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     everReady = true;
   });
 
+  // Without an offline queue a command fails while disconnected, which is what the evictor wants; but a
+  // brand-new client is not connected yet either, so the first use waits for the first connect (bounded).
+  const firstReady = new Promise<void>((resolve) => {
+    client.once('ready', resolve);
+    setTimeout(resolve, 5000).unref();
+  });
+  const usable = async () => {
+    if (!everReady) await firstReady;
+  };
+
   async function unlinkAll(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
+    await usable();
     const pipeline = client.pipeline();
     for (let i = 0; i < keys.length; i += batchSize) pipeline.unlink(...keys.slice(i, i + batchSize));
     const results = (await pipeline.exec()) ?? [];
@@ -54,18 +82,64 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     client,
     onReconnect: (listener) => listeners.push(listener),
     async evict(ids) {
-      await unlinkAll(ids.map((id) => cacheKey(options.keyPrefix, id)));
+      await unlinkAll(ids.flatMap((id) => [cacheKey(options.keyPrefix, id), leaseOf(id)]));
     },
     async flushAll() {
-      const match = cacheKeyPattern(options.keyPrefix);
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', batchSize);
-        await unlinkAll(keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await usable();
+      for (const match of [cacheKeyPattern(options.keyPrefix), leaseKeyPattern(options.keyPrefix)]) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', batchSize);
+          await unlinkAll(keys);
+          cursor = next;
+        } while (cursor !== '0');
+      }
+    },
+    async getMany(ids) {
+      await usable();
+      const found = new Map<number, ActionFilter[]>();
+      if (ids.length === 0) return found;
+      const values = await client.mget(...ids.map((id) => cacheKey(options.keyPrefix, id)));
+      values.forEach((raw, i) => {
+        if (raw === null) return;
+        try {
+          found.set(ids[i], JSON.parse(raw) as ActionFilter[]);
+        } catch {
+          // Not ours (another writer's format): a miss, and the guarded fill will replace it.
+        }
+      });
+      return found;
+    },
+    async lease(ids, ttlMs) {
+      await usable();
+      const taken: Leases = new Map();
+      if (ids.length === 0) return taken;
+      const tokens = ids.map(() => randomUUID());
+      const pipeline = client.pipeline();
+      ids.forEach((id, i) => pipeline.set(leaseOf(id), tokens[i], 'PX', ttlMs, 'NX'));
+      const results = (await pipeline.exec()) ?? [];
+      results.forEach(([error, reply], i) => {
+        if (error) throw new Error('redis lease failed', { cause: error });
+        if (reply === 'OK') taken.set(ids[i], tokens[i]);
+      });
+      return taken;
+    },
+    async fill(leases, values, ttlSeconds) {
+      await usable();
+      const ids = [...values.keys()].filter((id) => leases.has(id));
+      const refused = [...values.keys()].filter((id) => !leases.has(id));
+      if (ids.length === 0) return refused;
+      const keys = ids.flatMap((id) => [cacheKey(options.keyPrefix, id), leaseOf(id)]);
+      const args = ids.flatMap((id) => [leases.get(id)!, JSON.stringify(values.get(id))]);
+      const rejected = (await client.eval(FILL_SCRIPT, keys.length, ...keys, String(ttlSeconds), ...args)) as number[];
+      return [...refused, ...rejected.map((k) => ids[k - 1])];
+    },
+    async setUnguarded(id, value, ttlSeconds) {
+      await usable();
+      await client.set(cacheKey(options.keyPrefix, id), JSON.stringify(value), 'EX', ttlSeconds);
     },
     async ping() {
+      await usable();
       await client.ping();
     },
     async close() {
