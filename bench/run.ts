@@ -50,7 +50,7 @@ const results: Record<string, unknown> = {};
 try {
   const db = new pg.Client({ connectionString: benchUrl });
   await db.connect();
-  const schemaSql = readFileSync(join(root, 'test/fixtures/sentry-schema.sql'), 'utf8');
+  const schemaSql = readFileSync(join(root, 'migrations/demo/sentry-schema.sql'), 'utf8');
   const dataSql = readFileSync(join(root, 'bench/data.sql'), 'utf8');
   for (const schema of ['plain', 'afc']) {
     await db.query(schemaSql.replaceAll('{{schema}}', schema).replaceAll('{{on_delete}}', ''));

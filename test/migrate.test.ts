@@ -133,7 +133,8 @@ t.test('the database comes from --db, then DATABASE_URL, then PG* variables', as
   const fromEnv = await runCli(AFC_BIN, ['migrate', '--dry-run'], cleanEnv({ DATABASE_URL: url }));
   t.equal(fromEnv.code, 0, fromEnv.stderr);
   const u = new URL(url);
-  const pgVars = { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: u.username || 'postgres', PGDATABASE: u.pathname.slice(1) };
+  const pgVars: Record<string, string> = { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: u.username || 'postgres', PGDATABASE: u.pathname.slice(1) };
+  if (u.password) pgVars.PGPASSWORD = decodeURIComponent(u.password);
   const fromPg = await runCli(AFC_BIN, ['migrate'], cleanEnv(pgVars));
   t.equal(fromPg.code, 0, fromPg.stderr);
   t.equal((await afcObjects(db)).triggers.length, 11, 'installed through PG* variables');

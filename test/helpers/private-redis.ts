@@ -3,23 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { TestContext } from './pg.js';
 import { waitFor } from './wait.js';
+import { freePort } from '../../src/embedded/embedded-server.js';
 
 export interface PrivateRedis {
   url: string;
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function answers(port: number): Promise<boolean> {
