@@ -7,7 +7,9 @@ process.stdout.on('error', (error) => {
   throw error;
 });
 
-process.exitCode = await runAfc(process.argv.slice(2), process.env, {
+const code = await runAfc(process.argv.slice(2), process.env, {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 });
+// Exit explicitly: once a command is done, nothing it left behind (a pool's idle timer) should hold us.
+process.exit(code);

@@ -6,18 +6,19 @@ import { DEFAULT_CHANNEL } from '../contract.js';
 import { AfcError, describeError, exitCodeOf } from '../errors.js';
 import { migrate, uninstall } from '../migrate/migrator.js';
 import { formatStatus, readStatus } from '../status/status.js';
+import { runDemo } from '../demo/demo.js';
 import { commanderExitCode, forCli, identifier, positiveInt, type Io } from './options.js';
 
 const DB_HELP = 'PostgreSQL URL (postgres://user:pass@host:port/db); default: $DATABASE_URL, then libpq PG* variables';
 
-export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io, signals: NodeJS.EventEmitter = process): Promise<number> {
   let exitCode = 0;
   const program = forCli(new Command('afc'), io)
     .description(
       'Keeps caches of Sentry workflow action filters correct: installs PostgreSQL triggers that NOTIFY ' +
         `channel '${DEFAULT_CHANNEL}' with the workflows each committed change makes stale. Run afc-daemon to evict them.`,
     )
-    .addHelpText('after', '\nExit codes: 0 ok, 1 failed (database unreachable, not a Sentry database, table busy), 2 bad usage.');
+    .addHelpText('after', '\nStart with: npx afc demo\nExit codes: 0 ok, 1 failed (database unreachable, not a Sentry database, table busy), 2 bad usage, 130 demo interrupted.');
 
   program
     .command('migrate')
@@ -67,6 +68,27 @@ export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io): Pr
       const status = await withClient(db, 'afc-status', (client) => readStatus(client, { schema: opts.schema, dialledPort }));
       io.out(opts.json ? `${JSON.stringify({ database: db.display, ...status }, null, 2)}\n` : formatStatus(status, db.display));
       if (status.problems.length > 0) exitCode = 1;
+    });
+
+  program
+    .command('demo')
+    .description('see afc work: an embedded PostgreSQL (or --db, in a fresh schema), a few workflows, edits, and what each evicts')
+    .option('--db <url>', 'use this database (a fresh schema, dropped at the end) instead of an embedded PostgreSQL')
+    .addOption(new Option('--port <port>', 'port for the embedded PostgreSQL (default: a free one)').argParser(positiveInt('--port')))
+    .action(async (opts: { db?: string; port?: number }) => {
+      const db = opts.db === undefined ? undefined : resolveDatabase(opts.db, env);
+      let onSignal: () => void = () => {};
+      const interrupted = new Promise<void>((resolve) => (onSignal = resolve));
+      signals.once('SIGINT', onSignal);
+      signals.once('SIGTERM', onSignal);
+      try {
+        const outcome = await runDemo({ db, port: opts.port, out: (line) => io.out(`${line}\n`), interrupted });
+        // 130 is what a shell reports for a program stopped by Ctrl-C.
+        if (outcome === 'interrupted') exitCode = 130;
+      } finally {
+        signals.off('SIGINT', onSignal);
+        signals.off('SIGTERM', onSignal);
+      }
     });
 
   try {

