@@ -7,6 +7,7 @@ import pg from 'pg';
 import { createActionFilterCache, createMemoryStore, createRedisStore, startDaemon, type CacheStore } from 'afc';
 import { migrate } from '../src/migrate/migrator.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
+import { requireRedis } from './helpers/redis.js';
 import { Sentry, type WorkflowRows } from './helpers/sentry.js';
 import { settle } from './helpers/settle.js';
 
@@ -76,7 +77,7 @@ t.test('memory store: no stale entry after 100,000 concurrent reads and writes',
 });
 
 t.test('redis store: no stale entry after 100,000 concurrent reads and writes', async (t) => {
-  const store = createRedisStore({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379', keyPrefix: `afc-test:race:${randomUUID()}:` });
+  const store = createRedisStore({ url: await requireRedis(), keyPrefix: `afc-test:race:${randomUUID()}:` });
   t.teardown(async () => {
     await store.flushAll();
     await store.close();

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createActionFilterCache, createMemoryStore, createRedisStore, startDaemon, type CacheStore } from 'afc';
 import { migrate } from '../src/migrate/migrator.js';
 import { connect, createSentrySchema, createTestDatabase, type TestContext } from './helpers/pg.js';
+import { requireRedis } from './helpers/redis.js';
 import { Sentry } from './helpers/sentry.js';
 import { settle as settleDaemon } from './helpers/settle.js';
 import { waitFor } from './helpers/wait.js';
@@ -14,7 +15,7 @@ const db = await connect(t, url);
 await createSentrySchema(db);
 await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
 const sentry = new Sentry(db);
-const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const redisUrl = await requireRedis();
 
 async function storeOf(t: TestContext, kind: 'memory' | 'redis'): Promise<CacheStore> {
   const prefix = `afc-test:cache:${randomUUID()}:`;

@@ -7,11 +7,12 @@ import { cacheKey } from '../src/contract.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { spawnDaemon } from './helpers/daemon.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
+import { requireRedis } from './helpers/redis.js';
 import { Sentry } from './helpers/sentry.js';
 import { settle as settleDaemon } from './helpers/settle.js';
 import { waitFor } from './helpers/wait.js';
 
-const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const redisUrl = await requireRedis();
 const url = await createTestDatabase(t, 'daemon_redis');
 const db = await connect(t, url);
 await createSentrySchema(db);

@@ -7,6 +7,7 @@ import { migrate } from '../src/migrate/migrator.js';
 import { spawnDaemon } from './helpers/daemon.js';
 import { connect, createSentrySchema } from './helpers/pg.js';
 import { startPgInstance } from './helpers/pg-instance.js';
+import { requireRedis } from './helpers/redis.js';
 import { Sentry } from './helpers/sentry.js';
 import { settle as settleDaemon } from './helpers/settle.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -16,7 +17,7 @@ let db = await connect(t, server.url);
 await createSentrySchema(db);
 await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
 
-const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const redisUrl = await requireRedis();
 const prefix = `afc-test:faults-pg:${process.pid}:`;
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
 t.teardown(async () => {

@@ -39,6 +39,8 @@ t.test('/metrics counters move by exactly what happened', async (t) => {
   const before = await scrape();
   await db.query('UPDATE workflow_engine_datacondition SET type = $1 WHERE condition_group_id = $2', ['t', a.groups[0]]);
   await db.query('UPDATE workflow_engine_datacondition SET condition_group_id = $1 WHERE condition_group_id = $2', [c.groups[0], b.groups[0]]);
+  // Applied before the TRUNCATE: a flush arriving first would cover (and not count) pending evictions.
+  await waitFor(async () => delta(before, await scrape(), 'afc_invalidations_total{table="dc",store="memory"}') === 3, 'the evictions applied');
   await db.query(`SELECT pg_notify('afc_action_filters', 'garbage')`);
   await db.query('TRUNCATE workflow_engine_datacondition');
   await waitFor(async () => delta(before, await scrape(), 'afc_notifications_received_total') === 4, 'four notifications counted');

@@ -7,6 +7,7 @@ import { cacheKey } from '../src/contract.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { spawnDaemon } from './helpers/daemon.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
+import { requireRedis } from './helpers/redis.js';
 import { Sentry } from './helpers/sentry.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { settle } from './helpers/settle.js';
@@ -29,7 +30,10 @@ async function metric(name: string): Promise<number> {
 }
 
 t.test('serves action filters as JSON, from the cache after the first read, fresh after a change', async (t) => {
+  const start = await metric('afc_notifications_received_total');
   const [a, none] = [await sentry.workflow([2, 1]), await sentry.workflow([])];
+  // Creating them notifies once per link and per action-filter condition: 5; let those land first.
+  await waitFor(async () => (await metric('afc_notifications_received_total')) === start + 5, 'the creations to be processed');
   const r = await api(`?workflow_id=${a.id}&workflow_id=${none.id}`);
   t.equal(r.status, 200);
   t.equal(r.headers.get('content-type'), 'application/json');
@@ -67,7 +71,7 @@ t.test('a database that cannot answer is a 503; cached workflows are still serve
 });
 
 t.test('--redelete-after evicts again after a reader without the guard wrote a stale value', async (t) => {
-  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const redisUrl = await requireRedis();
   const prefix = `afc-test:redelete:${process.pid}:`;
   const redis = new Redis(redisUrl);
   t.teardown(async () => {

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { TestContext } from './pg.js';
+import { START_REDIS } from './redis.js';
 import { waitFor } from './wait.js';
 import { freePort } from '../../src/embedded/embedded-server.js';
 
@@ -30,7 +31,7 @@ export async function startPrivateRedis(t: TestContext): Promise<PrivateRedis> {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     proc = child;
     const failed = new Promise<never>((_, reject) =>
-      child.once('error', (e) => reject(new Error('cannot run redis-server: install Redis (apt-get install redis-server)', { cause: e }))),
+      child.once('error', (e) => reject(new Error('cannot run redis-server: install Redis (apt-get install redis-server); the shared one starts with: ' + START_REDIS, { cause: e }))),
     );
     await Promise.race([waitFor(() => answers(port), `private redis-server on port ${port}`, 10_000), failed]);
   };
