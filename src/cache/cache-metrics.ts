@@ -1,19 +1,10 @@
 // Exposes a read-through cache's figures on a daemon's Prometheus registry (read when scraped).
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { pulledCounter } from '../metrics/pulled-counter.js';
 import type { CacheStats } from './action-filter-cache.js';
 
 export function registerCacheMetrics(registry: Registry, stats: CacheStats): void {
-  const registers = [registry];
-  const counter = (name: string, help: string, value: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(value());
-      },
-    });
+  const counter = (name: string, help: string, value: () => number) => pulledCounter(registry, name, help, value);
   counter('afc_cache_hits_total', 'Workflows served from the store', () => stats.hits);
   counter('afc_cache_misses_total', 'Workflows loaded from the database because the store had no entry', () => stats.misses);
   counter('afc_cache_bypassed_total', 'Workflows read from the database only (readFraction)', () => stats.bypassed);

@@ -3,6 +3,7 @@
 // read those counters when scraped. Only the latency histogram is recorded into prom-client directly.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TABLES, type TableCode } from '../contract.js';
+import { pulledCounter } from '../metrics/pulled-counter.js';
 
 export type FlushCause = 'connect' | 'reconnect' | 'truncate' | 'overflow' | 'trigger-error' | 'redis-recovery';
 const FLUSH_CAUSES: FlushCause[] = ['connect', 'reconnect', 'truncate', 'overflow', 'trigger-error', 'redis-recovery'];
@@ -33,16 +34,7 @@ export class DaemonStats {
     const stats = this;
     const registers = [this.registry];
     const store = storeKind;
-    const counter = (name: string, help: string, value: () => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(value());
-        },
-      });
+    const counter = (name: string, help: string, value: () => number) => pulledCounter(this.registry, name, help, value);
     counter('afc_notifications_received_total', 'Notifications received on the channel', () => stats.notifications);
     counter('afc_bad_payloads_total', 'Notifications whose payload could not be decoded (logged, ignored)', () => stats.badPayloads);
     counter('afc_redeletes_total', 'Second, delayed evictions applied (--redelete-after)', () => stats.redeletes);

@@ -2,6 +2,7 @@
 // /healthz (the process answers) and /readyz (LISTEN active and store reachable, else 503 with why).
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import { listen, type Listening } from './listen.js';
 
 export interface Readiness {
   ready: boolean;
@@ -15,11 +16,7 @@ export interface OpsServerOptions {
   readiness: () => Promise<Readiness>;
 }
 
-export interface OpsServer {
-  /** The port actually bound (useful with port 0). */
-  port: number;
-  close(): Promise<void>;
-}
+export type OpsServer = Listening;
 
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const server = http.createServer((req, res) => {
@@ -29,23 +26,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   });
   // A scraper that keeps its connection open must not hold up shutdown.
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  let closing: Promise<void> | undefined;
-  return {
-    port,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  return listen(server, options.host, options.port);
 }
 
 async function handle(options: OpsServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -3,13 +3,11 @@
 // {"1": [...], "2": []}; bad ids are a 400 that says why; a database that cannot answer is a 503.
 import http from 'node:http';
 import type { ActionFilterCache } from '../cache/action-filter-cache.js';
+import { listen, type Listening } from './listen.js';
 
 export const MAX_IDS_PER_REQUEST = 1000;
 
-export interface Sidecar {
-  port: number;
-  close(): Promise<void>;
-}
+export type Sidecar = Listening;
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
@@ -20,22 +18,7 @@ export async function startSidecar(options: { host: string; port: number; cache:
     void handle(options.cache, req, res).catch((error: unknown) => send(res, 500, { error: `internal error: ${String(error)}` }));
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const address = server.address();
-  let closing: Promise<void> | undefined;
-  return {
-    port: typeof address === 'object' && address ? address.port : options.port,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  return listen(server, options.host, options.port);
 }
 
 async function handle(cache: ActionFilterCache, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
