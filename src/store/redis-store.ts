@@ -145,7 +145,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     async close() {
       if (closed) return;
       closed = true;
+      if (client.status === 'end') return;
+      if (client.status !== 'ready') {
+        // Down or still connecting: QUIT cannot be sent (no offline queue), and disconnect() is what cancels
+        // a pending reconnect. While reconnecting no 'end' event follows, so there is nothing to wait for.
+        client.disconnect();
+        return;
+      }
+      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
       await client.quit().catch(() => client.disconnect());
+      // QUIT resolves on its reply; the socket closes just after. Resolve once it has (bounded).
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     },
   };
 }
