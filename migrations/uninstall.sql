@@ -22,6 +22,7 @@ DROP FUNCTION IF EXISTS {{schema}}.afc_wdcg_changed();
 DROP FUNCTION IF EXISTS {{schema}}.afc_dcg_changed();
 DROP FUNCTION IF EXISTS {{schema}}.afc_dc_changed();
 DROP FUNCTION IF EXISTS {{schema}}.afc_truncated();
+DROP FUNCTION IF EXISTS {{schema}}.afc_send(text, text, bigint);
 DROP FUNCTION IF EXISTS {{schema}}.afc_notify_ids(text, bigint[]);
 DROP FUNCTION IF EXISTS {{schema}}.afc_notify_failed(text, text);
 DROP FUNCTION IF EXISTS {{schema}}.afc_notify_flush(text, text);

@@ -6,6 +6,7 @@ import { AFC_BIN, cleanEnv, runCli } from './helpers/cli.js';
 import { collectNotifications } from './helpers/notifications.js';
 import { connect, createSentrySchema, createTestDatabase, type TestContext } from './helpers/pg.js';
 import { Sentry } from './helpers/sentry.js';
+import { loadMigrations, loadTemplate, render } from '../src/migrate/sql-files.js';
 
 interface AfcObjects {
   triggers: string[];
@@ -34,11 +35,12 @@ t.test('migrate installs the triggers and records the version', async (t) => {
   const r = await runCli(AFC_BIN, ['migrate', '--db', url]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /applied migration 1 \(triggers\)/);
+  t.match(r.stdout, /applied migration 2 \(one_query_triggers\)/);
   const objects = await afcObjects(db);
   t.equal(objects.triggers.length, 11, 'one trigger per table and event');
   t.same(objects.tables, ['afc_migrations', 'afc_migrations_pkey']);
   const { rows } = await db.query('SELECT version, name FROM afc_migrations');
-  t.same(rows, [{ version: 1, name: 'triggers' }]);
+  t.same(rows, [{ version: 1, name: 'triggers' }, { version: 2, name: 'one_query_triggers' }]);
 });
 
 t.test('migrating twice changes nothing and says so', async (t) => {
@@ -47,9 +49,45 @@ t.test('migrating twice changes nothing and says so', async (t) => {
   const before = (await db.query('SELECT oid, tgname FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
   const r = await runCli(AFC_BIN, ['migrate', '--db', url]);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, /up to date .*version 1.*nothing to do/);
+  t.match(r.stdout, /up to date .*version 2.*nothing to do/);
   const after = (await db.query('SELECT oid, tgname FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
   t.same(after, before, 'the same trigger objects, not recreated');
+});
+
+t.test('a database installed at migration 1 is upgraded in place: same triggers, new bodies, same payloads', async (t) => {
+  const { url, db } = await sentryDatabase(t, 'upgrade');
+  // What the previous package left behind: migration 1 only, recorded in the tracking table.
+  const [first] = loadMigrations();
+  await db.query(render(loadTemplate('tracking.sql'), 'public'));
+  await db.query(render(first.template, 'public'));
+  await db.query('INSERT INTO afc_migrations (version, name, checksum) VALUES ($1, $2, $3)', [first.version, first.name, first.checksum]);
+  const triggers = async () => (await db.query('SELECT oid, tgname, tgfoid FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
+  const before = await triggers();
+  const status = await runCli(AFC_BIN, ['status', '--db', url]);
+  t.equal(status.code, 1, 'status flags the old version');
+  t.match(status.stdout, /older than this package's 2: run afc migrate/);
+
+  // A writer in the middle of a transaction on DataCondition: the upgrade must not wait for it (it only
+  // replaces functions), where re-creating the triggers would queue behind it and time out.
+  const writer = await connect(t, url);
+  await writer.query('BEGIN');
+  await writer.query(`UPDATE workflow_engine_datacondition SET type = type WHERE id = -1`);
+  const r = await runCli(AFC_BIN, ['migrate', '--db', url, '--lock-timeout', '300']);
+  await writer.query('COMMIT');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /applied migration 2 \(one_query_triggers\)/);
+  t.notMatch(r.stdout, /applied migration 1/);
+  t.same(await triggers(), before, 'the same trigger objects, calling the same (replaced) functions');
+  const { rows } = await db.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname = 'afc_dc_changed'`);
+  t.match(rows[0].src, /afc_send/, 'the trigger function has the new body');
+
+  const sentry = new Sentry(db);
+  const [a, b] = [await sentry.workflow([2]), await sentry.workflow([1])];
+  const notes = await collectNotifications(t, url);
+  await db.query(`UPDATE workflow_engine_datacondition SET condition_group_id = $1 WHERE condition_group_id = $2`, [b.groups[0], a.groups[0]]);
+  const drained = await notes.drain();
+  t.same(drained.ids, [a.id, b.id].sort((x, y) => x - y), 'a moved condition still invalidates both workflows');
+  t.equal(drained.payloads.length, 1, 'in one payload');
 });
 
 t.test('two concurrent migrates both succeed and one of them does nothing', async (t) => {
