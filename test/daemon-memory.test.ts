@@ -4,7 +4,8 @@ import t from 'tap';
 import NodeCache from 'node-cache';
 // The package's own name: what a Node worker embedding the daemon imports.
 import { startDaemon, createMemoryStore } from 'afc';
-import { cacheKey } from '../src/contract.js';
+import { encode } from '../src/codec.js';
+import { cacheKey, DEFAULT_CHANNEL } from '../src/contract.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
 import { Sentry } from './helpers/sentry.js';
@@ -150,4 +151,24 @@ t.test('a half-open connection (no bytes, no FIN) is detected by the heartbeat a
   await db.query('UPDATE workflow_engine_dataconditiongroup SET logic_type = $1 WHERE id = $2', ['all', w.groups[0]]);
   await gone(w.id);
   t.pass('evicting again through a fresh connection');
+});
+
+t.test('a burst of 30,000 evictions in one commit is applied in slices of at most 10,000, and every entry goes', async (t) => {
+  const burstCache = new NodeCache({ useClones: false });
+  const inner = createMemoryStore({ keyPrefix: 'burst:', cache: burstCache });
+  const batches: number[] = [];
+  const recording = { ...inner, evict: (ids: readonly number[]) => (batches.push(ids.length), inner.evict(ids)) };
+  const burst = await startDaemon({ db: url, store: recording });
+  t.teardown(() => burst.stop());
+  await waitFor(() => burst.stats.flushes.connect === 1, 'the flush after the first connect');
+  const ids = Array.from({ length: 30_000 }, (_, i) => i + 1);
+  burstCache.mset(ids.map((id) => ({ key: cacheKey('burst:', id), val: [] })));
+  const payloads = Array.from({ length: 30 }, (_, i) => encode({ op: 'evict', src: 'dc', ts: Date.now(), ids: ids.slice(i * 1000, (i + 1) * 1000) }));
+  await db.query('BEGIN');
+  await db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [DEFAULT_CHANNEL, payloads]);
+  await db.query('COMMIT');
+  await waitFor(() => burstCache.keys().length === 0, 'every entry of the burst evicted');
+  t.equal(batches.reduce((a, b) => a + b, 0), 30_000, 'each id evicted once');
+  t.ok(Math.max(...batches) <= 10_000, `no slice above 10,000 ids (slices: ${batches.join(', ')})`);
+  t.ok(batches.length >= 3, 'the burst took several slices');
 });

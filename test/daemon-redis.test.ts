@@ -70,6 +70,9 @@ t.test('each kind of committed change evicts exactly the affected keys', async (
     if (!expected.has(w.id)) t.ok(await exists(w.id), `workflow ${w.id} untouched`);
   }
   t.ok(await exists(bystander.id));
+  const logged = daemon.logs.filter((l) => l.msg === 'evicted');
+  t.ok(logged.some((l) => l.src === 'dc' && (l.ids as number[]).includes(a.id)), 'at debug level each batch is logged with its table and ids');
+  t.ok(logged.some((l) => l.src === 'wdcg' && (l.ids as number[]).includes(f.id)));
 });
 
 t.test('a WHEN group change evicts nothing', async (t) => {

@@ -76,7 +76,7 @@ async function start(flags: DaemonFlags, env: NodeJS.ProcessEnv, io: Io, signals
   try {
     const level = flags.logLevel ?? env.AFC_LOG_LEVEL ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`AFC_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
-    log = createLogger({ level: level as LogLevel, name: 'afc-daemon', pretty: flags.logFormat === 'pretty' });
+    log = await createLogger({ level: level as LogLevel, name: 'afc-daemon', pretty: flags.logFormat === 'pretty' });
     config = resolveDaemonConfig(
       {
         db: flags.db,

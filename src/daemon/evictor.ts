@@ -1,5 +1,6 @@
 // Applies evictions and flushes to the store, one operation at a time. Ids that arrive while an
-// operation is in flight are merged into the next one, so a burst becomes a few large batches.
+// operation is in flight are merged into the next one, so a burst becomes a few large batches (of at most
+// MAX_BATCH ids each).
 // Design rule: an eviction that could not be applied is never forgotten: a failed operation turns into
 // a pending flush, retried with backoff (and at once when the store says it is back) until it succeeds.
 import type { TableCode } from '../contract.js';
@@ -15,6 +16,9 @@ interface Origin {
   /** This is the delayed second eviction (--redelete-after), not the first. */
   second?: boolean;
 }
+
+/** Ids per store operation. A burst of 200,000 ids in one operation held ~100 MB of keys and commands at once. */
+const MAX_BATCH = 10_000;
 
 export class Evictor {
   private pendingIds = new Map<number, Origin>();
@@ -80,9 +84,9 @@ export class Evictor {
   private async drain(): Promise<void> {
     while (this.pendingFlush !== undefined || this.pendingIds.size > 0) {
       const cause = this.pendingFlush;
-      const batch = this.pendingIds;
+      const batch = cause === undefined ? this.takeBatch() : this.pendingIds;
       this.pendingFlush = undefined;
-      this.pendingIds = new Map();
+      if (cause !== undefined) this.pendingIds = new Map();
       try {
         if (cause !== undefined) {
           await this.store.flushAll();
@@ -110,8 +114,25 @@ export class Evictor {
     }
   }
 
+  /** Up to MAX_BATCH pending ids, oldest first: a burst is applied in slices, so memory stays bounded. */
+  private takeBatch(): Map<number, Origin> {
+    if (this.pendingIds.size <= MAX_BATCH) {
+      const all = this.pendingIds;
+      this.pendingIds = new Map();
+      return all;
+    }
+    const batch = new Map<number, Origin>();
+    for (const [id, origin] of this.pendingIds) {
+      if (batch.size === MAX_BATCH) break;
+      batch.set(id, origin);
+      this.pendingIds.delete(id);
+    }
+    return batch;
+  }
+
   private applied(batch: Map<number, Origin>): void {
     const now = Date.now();
+    const debug = this.log.isLevelEnabled('debug');
     const bySrc = new Map<TableCode, number[]>();
     const again: number[] = [];
     for (const [id, origin] of batch) {
@@ -122,10 +143,12 @@ export class Evictor {
       if (this.redeleteAfterMs !== undefined) again.push(id);
       this.stats.evictions[origin.src]++;
       this.stats.recordLatency(now - origin.ts);
+      if (!debug) continue;
       const ids = bySrc.get(origin.src);
       if (ids) ids.push(id);
       else bySrc.set(origin.src, [id]);
     }
+    // Only gathered at debug level: per-batch log objects would cost the hot path even when nobody reads them.
     for (const [src, ids] of bySrc) this.log.debug({ msg: 'evicted', src, count: ids.length, ids: ids.slice(0, 50) });
     if (again.length > 0) {
       // A reader that missed, read the old row and writes it back after our eviction is undone here.

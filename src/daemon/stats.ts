@@ -1,6 +1,9 @@
 // What the daemon did, owned by one daemon instance (no module state): plain counters that code and tests
 // read synchronously, and a Prometheus registry (its own, not prom-client's global one) whose metrics
 // read those counters when scraped. Only the latency histogram is recorded into prom-client directly.
+// Node's process metrics (prom-client's defaults: CPU, memory, GC, and an event-loop-delay sampler that
+// wakes the process every 10 ms) start the first time `registry` is asked for, i.e. once something can
+// scrape it (--http): a daemon nobody scrapes does not pay for them, and they are never started twice.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TABLES, type TableCode } from '../contract.js';
 import { pulledCounter } from '../metrics/pulled-counter.js';
@@ -27,14 +30,24 @@ export class DaemonStats {
   };
   lastNotificationAt: number | undefined;
   listening = false;
-  readonly registry = new Registry();
+  private readonly metrics = new Registry();
+  private processMetrics = false;
   private readonly latency: Histogram;
+
+  /** The Prometheus view of these figures, with the process metrics (started on first use). */
+  get registry(): Registry {
+    if (!this.processMetrics) {
+      this.processMetrics = true;
+      collectDefaultMetrics({ register: this.metrics, prefix: 'afc_daemon_' });
+    }
+    return this.metrics;
+  }
 
   constructor(readonly storeKind: string) {
     const stats = this;
-    const registers = [this.registry];
+    const registers = [this.metrics];
     const store = storeKind;
-    const counter = (name: string, help: string, value: () => number) => pulledCounter(this.registry, name, help, value);
+    const counter = (name: string, help: string, value: () => number) => pulledCounter(this.metrics, name, help, value);
     counter('afc_notifications_received_total', 'Notifications received on the channel', () => stats.notifications);
     counter('afc_bad_payloads_total', 'Notifications whose payload could not be decoded (logged, ignored)', () => stats.badPayloads);
     counter('afc_redeletes_total', 'Second, delayed evictions applied (--redelete-after)', () => stats.redeletes);
@@ -92,7 +105,6 @@ export class DaemonStats {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     });
-    collectDefaultMetrics({ register: this.registry, prefix: 'afc_daemon_' });
   }
 
   recordLatency(ms: number): void {

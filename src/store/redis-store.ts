@@ -70,6 +70,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   async function unlinkAll(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
     await usable();
+    // The common case (one statement's few workflows) is one command; a pipeline only pays off for more.
+    if (keys.length <= batchSize) {
+      await client.unlink(...keys);
+      return;
+    }
     const pipeline = client.pipeline();
     for (let i = 0; i < keys.length; i += batchSize) pipeline.unlink(...keys.slice(i, i + batchSize));
     const results = (await pipeline.exec()) ?? [];
