@@ -12,7 +12,7 @@ BEGIN
      WHERE n.nspname = {{schema_literal}} AND NOT t.tgisinternal
        AND t.tgname = ANY (ARRAY['afc_wdcg_insert', 'afc_wdcg_update', 'afc_wdcg_delete', 'afc_wdcg_truncate',
                                  'afc_dcg_update', 'afc_dcg_delete', 'afc_dcg_truncate',
-                                 'afc_dc_insert', 'afc_dc_update', 'afc_dc_delete', 'afc_dc_truncate'])
+                                 'afc_dc_insert', 'afc_dc_update', 'afc_dc_delete', 'afc_dc_truncate', 'afc_dc_move'])
   LOOP
     EXECUTE format('DROP TRIGGER %I ON %I.%I', r.tgname, {{schema_literal}}, r.relname);
   END LOOP;
@@ -23,6 +23,7 @@ DROP FUNCTION IF EXISTS {{schema}}.afc_dcg_changed();
 DROP FUNCTION IF EXISTS {{schema}}.afc_dc_changed();
 DROP FUNCTION IF EXISTS {{schema}}.afc_truncated();
 DROP FUNCTION IF EXISTS {{schema}}.afc_send(text, text, bigint);
+DROP FUNCTION IF EXISTS {{schema}}.afc_dc_moved();
 DROP FUNCTION IF EXISTS {{schema}}.afc_notify_ids(text, bigint[]);
 DROP FUNCTION IF EXISTS {{schema}}.afc_notify_failed(text, text);
 DROP FUNCTION IF EXISTS {{schema}}.afc_notify_flush(text, text);

@@ -89,7 +89,7 @@ t.test('afc status: installed and listened to, ok with exit 0; --json for script
   t.equal(json.code, 0);
   const s = JSON.parse(json.stdout);
   t.equal(s.installedVersion, 2);
-  t.equal(s.triggers.length, 11);
+  t.equal(s.triggers.length, 12);
   t.ok(s.triggers.every((tr: { exists: boolean; enabled: boolean }) => tr.exists && tr.enabled));
   t.equal(s.listeners, 1);
   t.same(s.problems, []);

@@ -121,6 +121,69 @@ t.test('moving a condition to another group invalidates both workflows', async (
   t.same(got.ids, [a.id, b.id].sort((x, y) => x - y));
 });
 
+t.test('moving conditions of ten workflows into one group in one statement invalidates all eleven', async (t) => {
+  const sources = await Promise.all(Array.from({ length: 10 }, () => sentry.workflow([2])));
+  const target = await sentry.workflow([1]);
+  const ids = sources.flatMap((w) => w.conditions.get(w.groups[0])!);
+  const got = await after(`UPDATE ${T.dc} SET condition_group_id = ${target.groups[0]} WHERE id IN (${ids.join(',')})`);
+  t.same(got.ids, [...sources.map((w) => w.id), target.id].sort((x, y) => x - y));
+  t.equal(got.payloads.length, 1, 'one payload for the statement');
+});
+
+t.test('a move is sent by its own statement only: the next statement in the transaction names just its own workflows', async (t) => {
+  const [a, b, c] = [await sentry.workflow([1]), await sentry.workflow([1]), await sentry.workflow([1])];
+  await notes.drain();
+  await db.query('BEGIN');
+  await db.query(`UPDATE ${T.dc} SET condition_group_id = ${b.groups[0]} WHERE id = ${a.conditions.get(a.groups[0])![0]}`);
+  await db.query(`UPDATE ${T.dc} SET comparison = '{"value": 3}' WHERE condition_group_id = ${c.groups[0]}`);
+  await db.query('COMMIT');
+  const got = await notes.drain();
+  t.same(got.messages.map((m) => (m.op === 'evict' ? m.ids : m.reason)), [[a.id, b.id].sort((x, y) => x - y), [c.id]]);
+});
+
+t.test('a move rolled back to a savepoint leaves nothing behind for the statements after it', async (t) => {
+  const [a, b, c] = [await sentry.workflow([1]), await sentry.workflow([1]), await sentry.workflow([1])];
+  await notes.drain();
+  await db.query('BEGIN');
+  await db.query('SAVEPOINT s');
+  await db.query(`UPDATE ${T.dc} SET condition_group_id = ${b.groups[0]} WHERE id = ${a.conditions.get(a.groups[0])![0]}`);
+  await db.query('ROLLBACK TO SAVEPOINT s');
+  await db.query(`UPDATE ${T.dc} SET comparison = '{"value": 4}' WHERE condition_group_id = ${c.groups[0]}`);
+  await db.query('COMMIT');
+  t.same((await notes.drain()).ids, [c.id]);
+});
+
+t.test("a condition moved by another BEFORE trigger (the column not in the UPDATE's SET list) still invalidates both", async (t) => {
+  const [a, b] = [await sentry.workflow([1]), await sentry.workflow([1])];
+  await db.query(`CREATE FUNCTION test_redirect() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.type = 'redirect' THEN NEW.condition_group_id := ${b.groups[0]}; END IF; RETURN NEW; END $$;
+    CREATE TRIGGER test_redirect BEFORE UPDATE ON ${T.dc} FOR EACH ROW EXECUTE FUNCTION test_redirect()`);
+  t.teardown(() => db.query(`DROP TRIGGER test_redirect ON ${T.dc}; DROP FUNCTION test_redirect()`));
+  const got = await after(`UPDATE ${T.dc} SET type = 'redirect' WHERE id = ${a.conditions.get(a.groups[0])![0]}`);
+  t.same(got.ids, [a.id, b.id].sort((x, y) => x - y));
+});
+
+t.test('moving more conditions than one payload of groups can name sends one flush', async (t) => {
+  // Each moved row's old group is remembered: 1,500 groups of 6+ digits pass the 7,600-byte bound.
+  await db.query(`SELECT setval(pg_get_serial_sequence('${T.dcg}', 'id'), greatest(1000000, (SELECT max(id) FROM ${T.dcg})))`);
+  const target = await sentry.workflow([1]);
+  await db.query(`
+    CREATE TEMP TABLE many_g AS
+      WITH g AS (INSERT INTO ${T.dcg} (logic_type, organization_id) SELECT 'all', 77 FROM generate_series(1, 1500) RETURNING id) SELECT id FROM g;
+    INSERT INTO ${T.dc} (comparison, condition_result, type, condition_group_id) SELECT '1', 'true', 'eq', id FROM many_g;`);
+  const got = await after(`UPDATE ${T.dc} SET condition_group_id = ${target.groups[0]} WHERE condition_group_id IN (SELECT id FROM many_g)`);
+  t.same(got.flushes, ['overflow']);
+  t.equal(got.payloads.length, 1, 'exactly one payload');
+});
+
+t.test('garbage in the setting the move trigger uses turns into a flush, and the write goes through', async (t) => {
+  const w = await sentry.workflow([1]);
+  const got = await after([`SET LOCAL afc.dc_moved_from = 'not,numbers'`, `UPDATE ${T.dc} SET type = 'odd' WHERE condition_group_id = ${w.groups[0]}`]);
+  t.same(got.flushes, ['error']);
+  const { rows } = await db.query(`SELECT type FROM ${T.dc} WHERE condition_group_id = $1`, [w.groups[0]]);
+  t.equal(rows[0].type, 'odd', 'the write committed');
+});
+
 t.test('a group shared by no workflow yet, and conditions in it, notify nothing', async (t) => {
   const g = await sentry.group();
   const got = await after([`UPDATE ${T.dcg} SET logic_type = 'none' WHERE id = ${g}`, `INSERT INTO ${T.dc} (comparison, condition_result, type, condition_group_id) VALUES ('1', 'true', 'eq', ${g})`]);
