@@ -1,0 +1,135 @@
+// The processes a benchmark run starts: the real afc-daemon bin, watchers (bench/watcher.ts) and a private
+// redis-server. Each is stopped by the caller (in reverse order of start), and a child that dies early
+// fails the run with what it printed instead of hanging it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort } from '../src/embedded/embedded-server.js';
+
+export interface Child {
+  readonly pid: number;
+  /** Resolves once the child has exited (after SIGTERM, or SIGKILL 5 s later). */
+  stop(): Promise<void>;
+}
+
+export interface Watcher extends Child {
+  /** Called with each `<id> <hrtime ns>` line the watcher prints. */
+  onEvent(listener: (id: string, ns: bigint) => void): void;
+}
+
+const DAEMON_BIN = fileURLToPath(new URL('../../bin/afc-daemon.js', import.meta.url));
+const WATCHER = fileURLToPath(new URL('./watcher.js', import.meta.url));
+
+function track(child: ChildProcess, what: string): Child {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`bench: ${what} exited early (code ${code}, signal ${signal}): ${stderr}\n`);
+  });
+  return {
+    pid: child.pid!,
+    async stop() {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resolves when `child` prints a line matching `ready`, rejects if it exits or stays silent for 30 s. */
+function whenReady(child: ChildProcess, ready: RegExp, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} not ready within 30 s: ${seen.slice(-500)}`)), 30_000);
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (ready.test(seen)) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before it was ready: ${seen.slice(-500)}`));
+    });
+  });
+}
+
+/** The real `afc-daemon` bin, started with `args`; resolves once it listens and has done its first flush. */
+export async function startDaemonProcess(args: string[]): Promise<Child> {
+  const child = spawn(process.execPath, [DAEMON_BIN, ...args, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tracked = track(child, 'afc-daemon');
+  try {
+    await whenReady(child, /"msg":"flushed"/, 'afc-daemon');
+  } catch (error) {
+    await tracked.stop();
+    throw error;
+  }
+  // Past start-up its info lines are not needed; keep the pipe drained so it never blocks.
+  child.stdout?.resume();
+  return tracked;
+}
+
+export async function startWatcher(args: string[]): Promise<Watcher> {
+  const child = spawn(process.execPath, [WATCHER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tracked = track(child, `watcher ${args[0]}`);
+  const listeners: Array<(id: string, ns: bigint) => void> = [];
+  let partial = '';
+  let ready = false;
+  child.stdout!.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!ready) {
+        ready = line === 'ready';
+        continue;
+      }
+      const space = line.indexOf(' ');
+      const id = line.slice(0, space);
+      const ns = BigInt(line.slice(space + 1));
+      for (const l of listeners) l(id, ns);
+    }
+  });
+  try {
+    await whenReady(child, /^ready$/m, `watcher ${args[0]}`);
+  } catch (error) {
+    await tracked.stop();
+    throw error;
+  }
+  return { ...tracked, onEvent: (l) => listeners.push(l) };
+}
+
+export interface BenchRedis extends Child {
+  url: string;
+}
+
+/** A redis-server of the benchmark's own on a spare port, with keyspace events for deletions turned on. */
+export async function startBenchRedis(): Promise<BenchRedis> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--notify-keyspace-events', 'Eg'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tracked = track(child, 'redis-server');
+  const url = `redis://127.0.0.1:${port}/0`;
+  const failed = new Promise<never>((_, reject) => child.once('error', (cause) => reject(new Error('cannot run redis-server (is Redis installed?)', { cause }))));
+  const client = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+  try {
+    const silent = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`redis-server on port ${port} did not answer within 10 s`)), 10_000).unref());
+    await Promise.race([client.ping(), failed, silent]);
+  } catch (error) {
+    await tracked.stop();
+    throw error;
+  } finally {
+    client.disconnect();
+  }
+  child.stdout?.resume();
+  return { ...tracked, url };
+}

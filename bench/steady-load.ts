@@ -1,0 +1,257 @@
+// Commit → entry gone under a steady write load, through a real daemon process. Writers run a fixed mix at
+// a paced rate: four single-row UPDATEs of an action-filter condition, then one 100-row UPDATE (a
+// contiguous range of conditions, about 15 workflows), repeated. Every statement targets only workflows
+// with no eviction outstanding, so each eviction seen belongs to exactly one statement; one that never
+// shows up is counted as missed. Times are taken where things happen (the writer's send and reply, the
+// watcher's receipt) on the shared monotonic clock, and given both from the send (an upper bound of
+// commit → gone) and from the writer's reply (a lower bound, negative when the entry went first).
+// Baseline under the same load: a probe session writes a row of its own and NOTIFYs in one statement
+// every 10 ms (the commit path of an afc statement, without its trigger and daemon); a watcher receives it.
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { cacheKey } from '../src/contract.js';
+import { startDaemonProcess, startWatcher, type Child, type Watcher } from './children.js';
+import { cpuSeconds, rssMb } from './proc-stats.js';
+import { summarize } from './stats.js';
+
+export interface SteadyLoadOptions {
+  /** Database with afc installed on bench/data.sql's tables in `schema`. */
+  url: string;
+  schema: string;
+  /** The bench's private Redis (keyspace events on). */
+  redisUrl: string;
+  workflows: number;
+  /** Changed rows per second to aim for. */
+  rowsPerSecond: number;
+  /** Label of the rate in the result keys, e.g. '1k'. */
+  label: string;
+  seconds: number;
+  log: (line: string) => void;
+}
+
+const WRITERS = 12;
+const BULK_ROWS = 100;
+const SINGLES_PER_BULK = 4;
+const CONDITIONS_PER_WORKFLOW = 7; // bench/data.sql: 1 WHEN condition, then 2 groups × 3 action-filter conditions
+const PROBE_EVERY_MS = 10;
+const DRAIN_MS = 5000;
+
+const nowNs = () => process.hrtime.bigint();
+const ms = (ns: bigint) => Number(ns) / 1e6;
+const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
+
+/** The workflow a condition id belongs to, or undefined for a WHEN condition (which no entry depends on). */
+function workflowOf(conditionId: number): number | undefined {
+  const k = (conditionId - 1) % CONDITIONS_PER_WORKFLOW;
+  return k === 0 ? undefined : Math.floor((conditionId - 1) / CONDITIONS_PER_WORKFLOW) + 1;
+}
+
+interface Statement {
+  sql: string;
+  params: unknown[];
+  workflows: number[];
+  rows: number;
+}
+
+function pickStatement(n: number, opts: SteadyLoadOptions, pending: Map<number, unknown>): Statement {
+  const table = `${opts.schema}.workflow_engine_datacondition`;
+  const maxId = opts.workflows * CONDITIONS_PER_WORKFLOW;
+  for (;;) {
+    if (n % (SINGLES_PER_BULK + 1) === SINGLES_PER_BULK) {
+      const from = 1 + Math.floor(Math.random() * (maxId - BULK_ROWS));
+      const workflows = [...new Set(Array.from({ length: BULK_ROWS }, (_, i) => workflowOf(from + i)).filter((w): w is number => w !== undefined))];
+      if (workflows.some((w) => pending.has(w))) continue;
+      return { sql: `UPDATE ${table} SET comparison = $1 WHERE id BETWEEN $2 AND $3`, params: [`{"n": ${n}}`, from, from + BULK_ROWS - 1], workflows, rows: BULK_ROWS };
+    }
+    const w = 1 + Math.floor(Math.random() * opts.workflows);
+    if (pending.has(w)) continue;
+    const id = (w - 1) * CONDITIONS_PER_WORKFLOW + 2 + Math.floor(Math.random() * (CONDITIONS_PER_WORKFLOW - 1));
+    return { sql: `UPDATE ${table} SET comparison = $1 WHERE id = $2`, params: [`{"n": ${n}}`, id], workflows: [w], rows: 1 };
+  }
+}
+
+interface Sent {
+  statement: Statement;
+  t0: bigint;
+  /** When the writer got the statement's reply (its commit done), once it has. */
+  ack?: bigint;
+}
+
+interface LoadRun {
+  /** Statement sent → entry gone, per workflow. */
+  latencies: number[];
+  /** Writer's reply → entry gone, per workflow (negative when the entry went first). */
+  afterAck: number[];
+  probes: number[];
+  writes: number[];
+  rows: number;
+  statements: number;
+  missed: number;
+  errors: number;
+  seconds: number;
+}
+
+/** Runs the load against one store; `refill` puts an evicted entry back so its next eviction is seen too. */
+async function runLoad(opts: SteadyLoadOptions, evictions: Watcher, probe: Watcher, refill: (workflow: number) => Promise<void>): Promise<LoadRun> {
+  // Workflows a statement is waiting on; null while an evicted entry is being put back.
+  const pending = new Map<number, Sent | null>();
+  const seen: Array<{ sent: Sent; at: bigint }> = [];
+  evictions.onEvent((id, at) => {
+    const w = Number(id);
+    const sent = pending.get(w);
+    if (!sent || at < sent.t0) return;
+    seen.push({ sent, at });
+    pending.set(w, null);
+    void refill(w).then(() => pending.delete(w));
+  });
+  const probeSent = new Map<string, bigint>();
+  const probes: number[] = [];
+  probe.onEvent((id, at) => {
+    const t0 = probeSent.get(id);
+    if (t0 === undefined) return;
+    probeSent.delete(id);
+    probes.push(ms(at - t0));
+  });
+
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: opts.url });
+    await c.connect();
+    return c;
+  };
+  const writers = await Promise.all(Array.from({ length: WRITERS }, connect));
+  const prober = await connect();
+  // The baseline is a write too (its own row, then NOTIFY, in one transaction): the same commit path as a
+  // statement that fires afc's trigger, without the trigger and without the daemon.
+  await prober.query('CREATE TABLE IF NOT EXISTS afc_bench_probe (id int PRIMARY KEY, n bigint NOT NULL); INSERT INTO afc_bench_probe VALUES (1, 0) ON CONFLICT DO NOTHING');
+  const idle = [...writers];
+  const writes: number[] = [];
+  let rows = 0;
+  let statements = 0;
+  let errors = 0;
+  const interval = (1000 * (SINGLES_PER_BULK + BULK_ROWS)) / (SINGLES_PER_BULK + 1) / opts.rowsPerSecond; // ms per statement
+  const start = performance.now();
+  const end = start + opts.seconds * 1000;
+  let nextProbe = start;
+  let probeInFlight: Promise<unknown> | undefined;
+  let seq = 0;
+  const inflight = new Set<Promise<void>>();
+
+  const send = async (client: pg.Client, n: number) => {
+    const sent: Sent = { statement: pickStatement(n, opts, pending), t0: nowNs() };
+    for (const w of sent.statement.workflows) pending.set(w, sent);
+    try {
+      await client.query(sent.statement.sql, sent.statement.params);
+      sent.ack = nowNs();
+      writes.push(ms(sent.ack - sent.t0));
+      rows += sent.statement.rows;
+      statements++;
+    } catch (error) {
+      errors++;
+      for (const w of sent.statement.workflows) pending.delete(w);
+      opts.log(`  write failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    idle.push(client);
+  };
+
+  for (let n = 0; performance.now() < end; ) {
+    const now = performance.now();
+    if (now >= nextProbe && probeInFlight === undefined) {
+      nextProbe = now + PROBE_EVERY_MS;
+      const token = `p${seq++}`;
+      probeSent.set(token, nowNs());
+      probeInFlight = prober
+        .query(`WITH u AS (UPDATE afc_bench_probe SET n = n + 1 WHERE id = 1 RETURNING n) SELECT pg_notify('afc_bench_probe', $1) FROM u`, [token])
+        .catch((error: unknown) => opts.log(`  probe failed: ${error instanceof Error ? error.message : String(error)}`))
+        .finally(() => (probeInFlight = undefined));
+    }
+    const due = Math.floor((now - start) / interval) + 1;
+    while (n < due && idle.length > 0) {
+      const p = send(idle.pop()!, n++);
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    }
+    // Behind schedule with every writer busy: the achieved rate will say so.
+    await (n < due ? new Promise((r) => setImmediate(r)) : sleep(Math.min(1, interval)));
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await Promise.all([...inflight, probeInFlight]);
+  const outstanding = () => [...pending.values()].filter((sent) => sent !== null);
+  const deadline = performance.now() + DRAIN_MS;
+  while (outstanding().length > 0 && performance.now() < deadline) await sleep(5);
+  const missing = outstanding();
+  if (missing.length > 0) opts.log(`  ${missing.length} evictions never seen, e.g. after ${missing[0]!.statement.sql} ${JSON.stringify(missing[0]!.statement.params)}`);
+  await Promise.all([...writers, prober].map((c) => c.end()));
+  return {
+    latencies: seen.map((e) => ms(e.at - e.sent.t0)),
+    afterAck: seen.filter((e) => e.sent.ack !== undefined).map((e) => ms(e.at - e.sent.ack!)),
+    probes,
+    writes,
+    rows,
+    statements,
+    missed: missing.length,
+    errors,
+    seconds,
+  };
+}
+
+function report(prefix: string, run: LoadRun): Record<string, number> {
+  return {
+    ...summarize(prefix, run.latencies, [50, 99, 99.9]),
+    ...summarize(`${prefix}_after_ack`, run.afterAck, [50, 99, 99.9]),
+    [`${prefix}_samples`]: run.latencies.length,
+    [`${prefix}_missed`]: run.missed,
+    [`${prefix}_rows_per_s`]: Math.round(run.rows / run.seconds),
+    [`${prefix}_statements_per_s`]: Math.round(run.statements / run.seconds),
+    [`${prefix}_write_errors`]: run.errors,
+    ...summarize(`${prefix}_write`, run.writes, [50, 99]),
+    ...summarize(`${prefix}_raw_notify`, run.probes, [50, 99]),
+  };
+}
+
+/** Redis: the real afc-daemon bin; a watcher sees each key deletion through keyspace events. */
+export async function measureRedisUnderLoad(opts: SteadyLoadOptions): Promise<Record<string, number>> {
+  const prefix = `afc-bench:${process.pid}:`;
+  const started: Child[] = [];
+  const redis = new Redis(opts.redisUrl);
+  try {
+    const evictions = await startWatcher(['redis-del', opts.redisUrl, prefix]);
+    started.push(evictions);
+    const probe = await startWatcher(['notify', opts.url, 'afc_bench_probe']);
+    started.push(probe);
+    const daemon = await startDaemonProcess(['--db', opts.url, '--cache', opts.redisUrl, '--key-prefix', prefix]);
+    started.push(daemon);
+    // Every entry present before the load (after the daemon's start-up flush), and put back after each eviction.
+    for (let from = 1; from <= opts.workflows; from += 5000) {
+      const ids = Array.from({ length: Math.min(5000, opts.workflows - from + 1) }, (_, i) => from + i);
+      await redis.mset(...ids.flatMap((w) => [cacheKey(prefix, w), '[]']));
+    }
+    const cpu0 = await cpuSeconds(daemon.pid);
+    const run = await runLoad(opts, evictions, probe, async (w) => {
+      await redis.set(cacheKey(prefix, w), '[]');
+    });
+    const cpu = ((await cpuSeconds(daemon.pid)) - cpu0) / run.seconds;
+    const key = `evict_redis_${opts.label}`;
+    opts.log(`  redis @ ${opts.label} rows/s: ${run.latencies.length} evictions, ${run.missed} missed, ${Math.round(run.rows / run.seconds)} rows/s achieved`);
+    return { ...report(key, run), [`${key}_daemon_cpu_percent`]: Math.round(cpu * 1000) / 10, [`${key}_daemon_rss_mb`]: await rssMb(daemon.pid) };
+  } finally {
+    for (const child of started.reverse()) await child.stop();
+    redis.disconnect();
+  }
+}
+
+/** Memory: the daemon with an in-process node-cache, in a watcher process that reports each entry it evicts. */
+export async function measureMemoryUnderLoad(opts: SteadyLoadOptions): Promise<Record<string, number>> {
+  const started: Child[] = [];
+  try {
+    const evictions = await startWatcher(['memory-daemon', opts.url, String(opts.workflows)]);
+    started.push(evictions);
+    const probe = await startWatcher(['notify', opts.url, 'afc_bench_probe']);
+    started.push(probe);
+    // The watcher puts each evicted entry back itself, before it reports the eviction.
+    const run = await runLoad(opts, evictions, probe, async () => undefined);
+    opts.log(`  memory @ ${opts.label} rows/s: ${run.latencies.length} evictions, ${run.missed} missed, ${Math.round(run.rows / run.seconds)} rows/s achieved`);
+    return report(`evict_memory_${opts.label}`, run);
+  } finally {
+    for (const child of started.reverse()) await child.stop();
+  }
+}

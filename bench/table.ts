@@ -1,0 +1,53 @@
+// The stdout table of `npm run bench`: every figure under its section, and the issue's targets marked met
+// or missed next to the figure they apply to.
+
+interface Target {
+  key: string;
+  op: '<=' | '>=';
+  value: number;
+}
+
+const TARGETS: Target[] = [
+  { key: 'evict_redis_1k_p99_ms', op: '<=', value: 5 },
+  { key: 'evict_memory_1k_p99_ms', op: '<=', value: 5 },
+  { key: 'trigger_overhead_single_row_ratio', op: '<=', value: 1.05 },
+  { key: 'trigger_overhead_bulk_10k_ratio', op: '<=', value: 1.1 },
+  { key: 'notifications_per_10k_update', op: '<=', value: 5 },
+  { key: 'evict_redis_saturation_per_s', op: '>=', value: 50_000 },
+  { key: 'daemon_rss_idle_redis_mb', op: '<=', value: 80 },
+  { key: 'daemon_rss_idle_memory_mb', op: '<=', value: 80 },
+  { key: 'evict_redis_1k_daemon_rss_mb', op: '<=', value: 80 },
+  { key: 'evict_redis_20k_daemon_rss_mb', op: '<=', value: 80 },
+  { key: 'daemon_rss_after_saturation_mb', op: '<=', value: 80 },
+  { key: 'daemon_rss_settled_after_saturation_mb', op: '<=', value: 80 },
+];
+
+const SECTIONS: Array<[string, RegExp]> = [
+  ['writer cost (afc triggers vs none)', /^(single_row|trigger_|bulk_update|notifications_per|notify_payload)/],
+  ['baseline: raw NOTIFY round trip', /^notify_rtt/],
+  ['commit → entry gone at 1k changed rows/s', /^evict_(redis|memory)_1k_/],
+  ['commit → entry gone at 20k changed rows/s', /^evict_(redis|memory)_20k_/],
+  ['daemon', /^(evict_redis_saturation|redis_unlink|daemon_|baseline_)/],
+  ['read path', /^read_/],
+];
+
+export function formatTable(results: Record<string, unknown>): string {
+  const numbers = Object.entries(results).filter((e): e is [string, number] => typeof e[1] === 'number');
+  const width = Math.max(...numbers.map(([k]) => k.length));
+  const lines: string[] = [];
+  const shown = new Set<string>();
+  const row = (key: string, value: number) => {
+    const target = TARGETS.find((t) => t.key === key);
+    const verdict = target ? `  target ${target.op} ${target.value}: ${(target.op === '<=' ? value <= target.value : value >= target.value) ? 'met' : 'MISSED'}` : '';
+    lines.push(`  ${key.padEnd(width)}  ${String(value).padStart(10)}${verdict}`);
+    shown.add(key);
+  };
+  for (const [title, pattern] of [...SECTIONS, ['other', /./] as [string, RegExp]]) {
+    const rows = numbers.filter(([k]) => pattern.test(k) && !shown.has(k));
+    if (rows.length === 0) continue;
+    lines.push(title);
+    for (const [k, v] of rows) row(k, v);
+  }
+  lines.push(`machine  ${JSON.stringify(results.machine)}`);
+  return `${lines.join('\n')}\n`;
+}
