@@ -24,6 +24,10 @@ function track(child: ChildProcess, what: string): Child {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // If the benchmark itself dies (an uncaught error skips every finally), take the child with it.
+  const orphaned = () => child.kill('SIGKILL');
+  process.once('exit', orphaned);
+  void exited.then(() => process.off('exit', orphaned));
   let stopping = false;
   child.once('exit', (code, signal) => {
     if (!stopping) process.stderr.write(`bench: ${what} exited early (code ${code}, signal ${signal}): ${stderr}\n`);
