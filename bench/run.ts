@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick] [-- --db URL]`: measures afc against its baselines in one run on one machine,
-// prints a table and writes bench/results/latest.json. Not a test: nothing here passes or fails on timing.
+// `npm run bench [-- --quick] [-- --db URL] [-- --out FILE]`: measures afc against its baselines in one run on
+// one machine, prints a table and writes bench/results/latest.json (or FILE). Not a test: nothing here passes or fails on timing.
 // It uses a database of its own on the server (created and dropped) and a private redis-server.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -23,6 +23,7 @@ function arg(name: string): string | undefined {
 }
 
 const quick = process.argv.includes('--quick');
+const outFile = arg('--out');
 const serverUrl = arg('--db') ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = dirname(migrationsDir());
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -117,6 +118,7 @@ try {
 }
 
 process.stdout.write(formatTable(results));
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-log(`wrote bench/results/latest.json (${Math.round((performance.now() - startedAt) / 1000)} s)`);
+const out = outFile ?? join(root, 'bench/results/latest.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+log(`wrote ${out} (${Math.round((performance.now() - startedAt) / 1000)} s)`);
