@@ -83,16 +83,16 @@ export class Evictor {
 
   private async drain(): Promise<void> {
     while (this.pendingFlush !== undefined || this.pendingIds.size > 0) {
+      // No ids are pending while a flush is (flush() clears them and evict() defers to it).
       const cause = this.pendingFlush;
-      const batch = cause === undefined ? this.takeBatch() : this.pendingIds;
       this.pendingFlush = undefined;
-      if (cause !== undefined) this.pendingIds = new Map();
       try {
         if (cause !== undefined) {
           await this.store.flushAll();
           this.stats.flushes[cause]++;
           this.log.info({ msg: 'flushed', cause, store: this.store.kind });
         } else {
+          const batch = this.takeBatch();
           await this.store.evict([...batch.keys()]);
           this.applied(batch);
         }
