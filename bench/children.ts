@@ -1,6 +1,6 @@
-// The processes a benchmark run starts: the real afc-daemon bin, watchers (bench/watcher.ts) and a private
-// redis-server. Each is stopped by the caller (in reverse order of start), and a child that dies early
-// fails the run with what it printed instead of hanging it.
+// The processes a benchmark run starts: the real afc-daemon bin, watchers (bench/watcher.ts), baseline Node
+// processes and a private redis-server. Each is stopped by the caller (in reverse order of start), and a
+// child that dies early fails the run with what it printed instead of hanging it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -8,6 +8,8 @@ import { freePort } from '../src/embedded/embedded-server.js';
 
 export interface Child {
   readonly pid: number;
+  /** It has not exited. */
+  running(): boolean;
   /** Resolves once the child has exited (after SIGTERM, or SIGKILL 5 s later). */
   stop(): Promise<void>;
 }
@@ -17,6 +19,7 @@ export interface Watcher extends Child {
   onEvent(listener: (id: string, ns: bigint) => void): void;
 }
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DAEMON_BIN = fileURLToPath(new URL('../../bin/afc-daemon.js', import.meta.url));
 const WATCHER = fileURLToPath(new URL('./watcher.js', import.meta.url));
 
@@ -34,6 +37,7 @@ function track(child: ChildProcess, what: string): Child {
   });
   return {
     pid: child.pid!,
+    running: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -66,28 +70,34 @@ function whenReady(child: ChildProcess, ready: RegExp, what: string): Promise<vo
   });
 }
 
-/** The real `afc-daemon` bin, started with `args`; resolves once it listens and has done its first flush. */
-export async function startDaemonProcess(args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, [DAEMON_BIN, ...args, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const tracked = track(child, 'afc-daemon');
+/**
+ * `node <args>` from the checkout's root (so `-e` scripts resolve its node_modules); resolves once its
+ * stdout matches `ready`, after which its stdout is left to `onStdout` or drained so it never blocks.
+ */
+export async function startNodeProcess(what: string, args: string[], ready: RegExp, options: { env?: NodeJS.ProcessEnv; onStdout?: (d: Buffer) => void } = {}): Promise<Child> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tracked = track(child, what);
+  if (options.onStdout) child.stdout!.on('data', options.onStdout);
   try {
-    await whenReady(child, /"msg":"flushed"/, 'afc-daemon');
+    await whenReady(child, ready, what);
   } catch (error) {
     await tracked.stop();
     throw error;
   }
-  // Past start-up its info lines are not needed; keep the pipe drained so it never blocks.
-  child.stdout?.resume();
+  if (!options.onStdout) child.stdout!.resume();
   return tracked;
 }
 
+/** The real `afc-daemon` bin, started with `args`; resolves once it listens and has done its first flush. */
+export function startDaemonProcess(args: string[]): Promise<Child> {
+  return startNodeProcess('afc-daemon', [DAEMON_BIN, ...args, '--log-level', 'info'], /"msg":"flushed"/);
+}
+
 export async function startWatcher(args: string[]): Promise<Watcher> {
-  const child = spawn(process.execPath, [WATCHER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const tracked = track(child, `watcher ${args[0]}`);
   const listeners: Array<(id: string, ns: bigint) => void> = [];
   let partial = '';
   let ready = false;
-  child.stdout!.on('data', (d: Buffer) => {
+  const onStdout = (d: Buffer) => {
     const lines = (partial + d.toString()).split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
@@ -100,13 +110,8 @@ export async function startWatcher(args: string[]): Promise<Watcher> {
       const ns = BigInt(line.slice(space + 1));
       for (const l of listeners) l(id, ns);
     }
-  });
-  try {
-    await whenReady(child, /^ready$/m, `watcher ${args[0]}`);
-  } catch (error) {
-    await tracked.stop();
-    throw error;
-  }
+  };
+  const tracked = await startNodeProcess(`watcher ${args[0]}`, [WATCHER, ...args], /^ready$/m, { onStdout });
   return { ...tracked, onEvent: (l) => listeners.push(l) };
 }
 

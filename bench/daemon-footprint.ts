@@ -3,9 +3,8 @@
 // loads pg and ioredis and holds one connection to each (the floor for any daemon of this design).
 //
 // All four processes run at once, so they share the machine's conditions and quick mode fits in ~6 s.
-// A daemon counts as ready once its own LISTEN session shows up in pg_stat_activity (matched by the
-// client port of one of its sockets, so another daemon on the same server is never mistaken for it; so
-// `url` must be a TCP URL). Every child gets SIGTERM and is awaited, also when something fails.
+// A daemon counts as ready once it has LISTENed and done its first flush (bench/children.ts). Every
+// child is stopped, also when something fails.
 //
 // RSS is sampled every 250 ms from the moment all are ready to the end of the window, and the largest
 // sample is kept: what the process needs, not what it happens to hold at one instant. That matters
@@ -15,12 +14,9 @@
 // the smallest sample too. CPU is the CPU time used across the window, after a settle period (10 s in
 // full mode, so the window is the steady idle state; 1.5 s in quick mode), as a percent of one core; the
 // daemon's figure is the Redis daemon's, the deployment the RSS target is about.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { startDaemonProcess, startNodeProcess, type Child } from './children.js';
 import { cpuSeconds, rssMb } from './proc-stats.js';
+import { round } from './stats.js';
 
 export interface FootprintOptions {
   /** Database with afc installed. */
@@ -30,122 +26,7 @@ export interface FootprintOptions {
   log: (line: string) => void;
 }
 
-interface Child {
-  name: string;
-  process: ChildProcess;
-  /** The last few KB of its stdout and stderr, for error messages. */
-  output(): string;
-  exited: Promise<void>;
-  /** It never started (spawn error). */
-  failed(): boolean;
-}
-
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'afc') return dir;
-    } catch {
-      // not here
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error('daemon-footprint: cannot find the afc checkout above this file');
-    dir = up;
-  }
-}
-
-function start(name: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail = '';
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let spawnFailed = false;
-  // A child that could not be spawned emits 'error' and never 'exit'.
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', (error) => {
-      keep(Buffer.from(`spawn error: ${error.message}\n`));
-      if (child.pid === undefined) (spawnFailed = true), resolve();
-    });
-  });
-  return { name, process: child, output: () => tail, exited, failed: () => spawnFailed };
-}
-
-async function stop(child: Child): Promise<void> {
-  const p = child.process;
-  if (p.exitCode === null && p.signalCode === null && !child.failed()) {
-    p.kill('SIGTERM');
-    const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
-    await child.exited;
-    clearTimeout(timer);
-  }
-}
-
-function alive(child: Child): void {
-  const p = child.process;
-  if (p.exitCode !== null || p.signalCode !== null || child.failed()) {
-    throw new Error(`${child.name} exited (${p.exitCode ?? p.signalCode}) before it was ready:\n${child.output()}`);
-  }
-}
-
-/** Local TCP ports of the sockets `pid` has open (Linux /proc). */
-function localPorts(pid: number): Set<number> {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const ports = new Set<number>();
-  for (const table of ['tcp', 'tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && inodes.has(f[9])) ports.add(parseInt(f[1].split(':')[1], 16));
-    }
-  }
-  return ports;
-}
-
-/** Waits until each daemon's own session is LISTENing (or fails with what it printed). */
-async function waitListening(db: pg.Client, daemons: Child[], deadline: number): Promise<void> {
-  const pending = new Set(daemons);
-  while (pending.size > 0) {
-    for (const d of pending) alive(d);
-    const { rows } = await db.query<{ port: number }>(
-      `SELECT client_port AS port FROM pg_stat_activity WHERE application_name = 'afc-daemon' AND query ILIKE 'LISTEN%'`,
-    );
-    const listening = new Set(rows.map((r) => r.port));
-    for (const d of pending) {
-      if ([...localPorts(d.process.pid!)].some((port) => listening.has(port))) pending.delete(d);
-    }
-    if (pending.size === 0) return;
-    if (Date.now() > deadline) throw new Error(`not listening in time: ${[...pending].map((d) => `${d.name}\n${d.output()}`).join('\n')}`);
-    await pause(50);
-  }
-}
-
-async function waitLine(child: Child, text: string, deadline: number): Promise<void> {
-  while (!child.output().includes(text)) {
-    alive(child);
-    if (Date.now() > deadline) throw new Error(`${child.name} not ready in time:\n${child.output()}`);
-    await pause(20);
-  }
-}
 
 // The floor: the two client libraries loaded the way the daemon loads them (ESM), one connection each.
 const CLIENTS_SCRIPT = `
@@ -160,26 +41,28 @@ process.on('SIGTERM', async () => { await db.end(); redis.disconnect(); process.
 process.stdout.write('ready\\n');
 `;
 
+function alive(children: Array<[string, Child]>): void {
+  for (const [name, child] of children) if (!child.running()) throw new Error(`${name} exited during the footprint measurement`);
+}
+
 export async function measureDaemonFootprint(opts: FootprintOptions): Promise<Record<string, number>> {
-  const root = repoRoot();
-  const bin = join(root, 'bin', 'afc-daemon.js');
   const settleMs = opts.quick ? 1500 : 10_000;
   const windowMs = opts.quick ? 3000 : 10_000;
-  const daemonArgs = ['--db', opts.url, '--key-prefix', `afc-bench-fp:${process.pid}:`, '--log-level', 'warn'];
-  const children: Child[] = [];
-  const db = new pg.Client({ connectionString: opts.url, application_name: 'afc-bench-footprint' });
-  await db.connect();
+  const daemonArgs = ['--db', opts.url, '--key-prefix', `afc-bench-fp:${process.pid}:`];
+  const ready = /^ready$/m;
+  opts.log(`footprint: afc-daemon (redis, memory), bare node, pg+ioredis floor; settle ${settleMs} ms, idle window ${windowMs} ms`);
+  const starts: Array<[string, Promise<Child>]> = [
+    ['bare node', startNodeProcess('bare node', ['-e', "process.stdout.write('ready\\n'); setInterval(() => {}, 1000)"], ready)],
+    ['pg+ioredis floor', startNodeProcess('pg+ioredis floor', ['--input-type=module', '-e', CLIENTS_SCRIPT], ready, { env: { FP_DB: opts.url, FP_REDIS: opts.redisUrl } })],
+    ['afc-daemon --cache redis', startDaemonProcess([...daemonArgs, '--cache', opts.redisUrl])],
+    ['afc-daemon --cache memory', startDaemonProcess([...daemonArgs, '--cache', 'memory'])],
+  ];
+  const settled = await Promise.allSettled(starts.map(([, started]) => started));
+  const children = settled.flatMap((r, i): Array<[string, Child]> => (r.status === 'fulfilled' ? [[starts[i][0], r.value]] : []));
   try {
-    opts.log(`footprint: afc-daemon (redis, memory), bare node, pg+ioredis floor; settle ${settleMs} ms, idle window ${windowMs} ms`);
-    const node = start('bare node', ['-e', 'setInterval(() => {}, 1000)'], root);
-    const clients = start('pg+ioredis floor', ['--input-type=module', '-e', CLIENTS_SCRIPT], root, { FP_DB: opts.url, FP_REDIS: opts.redisUrl });
-    const redisDaemon = start('afc-daemon --cache redis', [bin, ...daemonArgs, '--cache', opts.redisUrl], root);
-    const memoryDaemon = start('afc-daemon --cache memory', [bin, ...daemonArgs, '--cache', 'memory'], root);
-    children.push(node, clients, redisDaemon, memoryDaemon);
-    const deadline = Date.now() + 15_000;
-    await Promise.all([waitListening(db, [redisDaemon, memoryDaemon], deadline), waitLine(clients, 'ready\n', deadline)]);
-
-    const pids = children.map((c) => c.process.pid!);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const pids = children.map(([, c]) => c.pid);
     const rssSamples: number[][] = pids.map(() => []);
     let sampling = true;
     const sampler = (async () => {
@@ -191,18 +74,18 @@ export async function measureDaemonFootprint(opts: FootprintOptions): Promise<Re
     })();
     try {
       await pause(settleMs);
-      for (const c of children) alive(c);
+      alive(children);
       const t0 = process.hrtime.bigint();
       const cpu0 = await Promise.all(pids.map((pid) => cpuSeconds(pid)));
       await pause(windowMs);
       const cpu1 = await Promise.all(pids.map((pid) => cpuSeconds(pid)));
       const elapsedS = Number(process.hrtime.bigint() - t0) / 1e9;
-      for (const c of children) alive(c);
+      alive(children);
       sampling = false;
       await sampler;
       const cpuPercent = pids.map((_, i) => round(((cpu1[i] - cpu0[i]) / elapsedS) * 100, 2));
       const rss = rssSamples.map((s) => Math.max(...s));
-      children.forEach((c, i) => opts.log(`footprint: ${c.name}: RSS ${Math.min(...rssSamples[i])}..${rss[i]} MB, idle CPU ${cpuPercent[i]} %`));
+      children.forEach(([name], i) => opts.log(`footprint: ${name}: RSS ${Math.min(...rssSamples[i])}..${rss[i]} MB, idle CPU ${cpuPercent[i]} %`));
       const [nodeRss, clientsRss, redisRss, memoryRss] = rss;
       return {
         daemon_rss_idle_redis_mb: redisRss,
@@ -218,7 +101,6 @@ export async function measureDaemonFootprint(opts: FootprintOptions): Promise<Re
       await sampler;
     }
   } finally {
-    await Promise.all(children.map(stop));
-    await db.end();
+    await Promise.all(children.map(([, c]) => c.stop()));
   }
 }

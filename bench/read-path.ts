@@ -10,7 +10,7 @@ import { createLoader } from '../src/cache/loader.js';
 import { createMemoryStore } from '../src/store/memory-store.js';
 import { createRedisStore } from '../src/store/redis-store.js';
 import type { ActionFilter, CacheStore } from '../src/store/store.js';
-import { percentile } from './stats.js';
+import { percentile, ratio, round } from './stats.js';
 
 export interface ReadPathOptions {
   /** Database whose `schema` holds bench/data.sql with `workflows` workflows and afc's triggers. */
@@ -44,8 +44,6 @@ const PLANS: Record<'quick' | 'full', Plan> = {
 };
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
-const r2 = (x: number) => Math.round(x * 100) / 100;
 const pick = (ids: readonly number[]) => ids[Math.floor(Math.random() * ids.length)];
 
 type Read = (id: number) => Promise<Map<number, ActionFilter[]>>;
@@ -136,17 +134,8 @@ export async function measureReadPath(opts: ReadPathOptions): Promise<Record<str
       },
     });
     releasers.push(() => redisStore.close());
-    releasers.push(async () => {
-      // Every key under our prefix, entries and leases alike.
-      let cursor = '0';
-      let deleted = 0;
-      do {
-        const [next, keys] = await redisStore.client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        if (keys.length > 0) deleted += await redisStore.client.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-      opts.log(`read path: deleted ${deleted} redis keys under ${prefix}`);
-    });
+    // The cache writes entries and fill leases only, and flushAll removes exactly those under our prefix.
+    releasers.push(() => redisStore.flushAll());
     try {
       await redisStore.ping();
     } catch (error) {
@@ -269,23 +258,23 @@ export async function measureReadPath(opts: ReadPathOptions): Promise<Record<str
     const sorted = new Map(paths.map((p) => [p.key, [...p.samples].sort((a, b) => a - b)]));
     const p = (key: string, q: number) => percentile(sorted.get(key)!, q);
     result = {
-      read_db_p50_ms: r3(p('db', 50)),
-      read_db_p99_ms: r3(p('db', 99)),
+      read_db_p50_ms: round(p('db', 50)),
+      read_db_p99_ms: round(p('db', 99)),
       read_db_per_s: Math.round(perSecond('db')),
-      read_memory_hit_p50_ms: r3(p('memory_hit', 50)),
-      read_memory_hit_p99_ms: r3(p('memory_hit', 99)),
-      read_memory_miss_p50_ms: r3(p('memory_miss', 50)),
-      read_memory_miss_p99_ms: r3(p('memory_miss', 99)),
+      read_memory_hit_p50_ms: round(p('memory_hit', 50)),
+      read_memory_hit_p99_ms: round(p('memory_hit', 99)),
+      read_memory_miss_p50_ms: round(p('memory_miss', 50)),
+      read_memory_miss_p99_ms: round(p('memory_miss', 99)),
       read_memory_hit_per_s: Math.round(perSecond('memory_hit')),
-      read_redis_hit_p50_ms: r3(p('redis_hit', 50)),
-      read_redis_hit_p99_ms: r3(p('redis_hit', 99)),
-      read_redis_miss_p50_ms: r3(p('redis_miss', 50)),
-      read_redis_miss_p99_ms: r3(p('redis_miss', 99)),
+      read_redis_hit_p50_ms: round(p('redis_hit', 50)),
+      read_redis_hit_p99_ms: round(p('redis_hit', 99)),
+      read_redis_miss_p50_ms: round(p('redis_miss', 50)),
+      read_redis_miss_p99_ms: round(p('redis_miss', 99)),
       read_redis_hit_per_s: Math.round(perSecond('redis_hit')),
-      read_memory_hit_per_s_to_db_ratio: r2(perSecond('memory_hit') / perSecond('db')),
-      read_redis_hit_per_s_to_db_ratio: r2(perSecond('redis_hit') / perSecond('db')),
-      read_memory_miss_p50_to_db_ratio: r2(p('memory_miss', 50) / p('db', 50)),
-      read_redis_miss_p50_to_db_ratio: r2(p('redis_miss', 50) / p('db', 50)),
+      read_memory_hit_per_s_to_db_ratio: ratio(perSecond('memory_hit'), perSecond('db')),
+      read_redis_hit_per_s_to_db_ratio: ratio(perSecond('redis_hit'), perSecond('db')),
+      read_memory_miss_p50_to_db_ratio: ratio(p('memory_miss', 50), p('db', 50)),
+      read_redis_miss_p50_to_db_ratio: ratio(p('redis_miss', 50), p('db', 50)),
     };
   } catch (error) {
     await release().catch(() => undefined);

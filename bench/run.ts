@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick] [-- --db URL] [-- --out FILE]`: measures afc against its baselines in one run on
-// one machine, prints a table and writes bench/results/latest.json (or FILE). Not a test: nothing here passes or fails on timing.
-// It uses a database of its own on the server (created and dropped) and a private redis-server.
+// one machine, prints a table and writes bench/results/latest.json (or FILE). Not a test: nothing here
+// passes or fails on timing. It uses a database of its own on the server (created and dropped) and a
+// private redis-server.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { encode } from '../src/codec.js';
 import { cacheKey, DEFAULT_CHANNEL, leaseKey } from '../src/contract.js';
 import { startDaemonProcess, type Child } from './children.js';
+import { putEntries } from './entries.js';
 import { rssMb } from './proc-stats.js';
 import { median, ratio } from './stats.js';
 
@@ -23,13 +24,6 @@ export interface SaturationOptions {
 
 const IDS_PER_PAYLOAD = 1000;
 const now = () => performance.now();
-
-async function fill(redis: Redis, prefix: string, keys: number): Promise<void> {
-  for (let from = 1; from <= keys; from += 10_000) {
-    const to = Math.min(keys, from + 9999);
-    await redis.mset(...Array.from({ length: to - from + 1 }, (_, i) => [cacheKey(prefix, from + i), '[]']).flat());
-  }
-}
 
 async function untilEmpty(redis: Redis, since: number): Promise<number> {
   while ((await redis.dbsize()) > 0) {
@@ -55,7 +49,7 @@ export async function measureRedisSaturation(opts: SaturationOptions): Promise<R
     await redis.flushdb();
     daemon = await startDaemonProcess(['--db', opts.url, '--cache', url, '--key-prefix', prefix]);
     for (let r = 0; r < opts.rounds; r++) {
-      await fill(redis, prefix, opts.keys);
+      await putEntries(redis, prefix, opts.keys);
       const t0 = now();
       const pipeline = redis.pipeline();
       for (let i = 0; i < ids.length; i += IDS_PER_PAYLOAD) {
@@ -64,7 +58,7 @@ export async function measureRedisSaturation(opts: SaturationOptions): Promise<R
       await pipeline.exec();
       baseline.push(opts.keys / ((now() - t0) / 1000));
 
-      await fill(redis, prefix, opts.keys);
+      await putEntries(redis, prefix, opts.keys);
       await db.query('BEGIN');
       await db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [DEFAULT_CHANNEL, payloads]);
       const t1 = now();

@@ -11,6 +11,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { cacheKey } from '../src/contract.js';
 import { startDaemonProcess, startWatcher, type Child, type Watcher } from './children.js';
+import { putEntries } from './entries.js';
 import { cpuSeconds, rssMb } from './proc-stats.js';
 import { summarize } from './stats.js';
 
@@ -221,10 +222,7 @@ export async function measureRedisUnderLoad(opts: SteadyLoadOptions): Promise<Re
     const daemon = await startDaemonProcess(['--db', opts.url, '--cache', opts.redisUrl, '--key-prefix', prefix]);
     started.push(daemon);
     // Every entry present before the load (after the daemon's start-up flush), and put back after each eviction.
-    for (let from = 1; from <= opts.workflows; from += 5000) {
-      const ids = Array.from({ length: Math.min(5000, opts.workflows - from + 1) }, (_, i) => from + i);
-      await redis.mset(...ids.flatMap((w) => [cacheKey(prefix, w), '[]']));
-    }
+    await putEntries(redis, prefix, opts.workflows);
     const cpu0 = await cpuSeconds(daemon.pid);
     const run = await runLoad(opts, evictions, probe, async (w) => {
       await redis.set(cacheKey(prefix, w), '[]');

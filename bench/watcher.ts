@@ -46,9 +46,8 @@ if (mode === 'redis-del') {
   const workflows = Number(arg);
   const cache = new NodeCache({ useClones: false });
   const fill = (id: number) => cache.set(cacheKey('', id), []);
-  for (let id = 1; id <= workflows; id++) fill(id);
   const daemon = await runDaemon(resolveDaemonConfig({ db: target }), { store: createMemoryStore({ keyPrefix: '', cache }) });
-  // The daemon flushes once LISTEN is active; refill after that so every later eviction is seen.
+  // The daemon flushes once LISTEN is active: fill after that, so every later eviction is seen.
   for (let id = 1; id <= workflows; id++) fill(id);
   cache.on('del', (key: string) => {
     const id = key.slice(KEY_STEM.length);
