@@ -48,7 +48,7 @@ function alive(children: Array<[string, Child]>): void {
 export async function measureDaemonFootprint(opts: FootprintOptions): Promise<Record<string, number>> {
   const settleMs = opts.quick ? 1500 : 10_000;
   const windowMs = opts.quick ? 3000 : 10_000;
-  const daemonArgs = ['--db', opts.url, '--key-prefix', `afc-bench-fp:${process.pid}:`];
+  const daemonArgs = ['--db', opts.url, '--schema', 'afc', '--key-prefix', `afc-bench-fp:${process.pid}:`];
   const ready = /^ready$/m;
   opts.log(`footprint: afc-daemon (redis, memory), bare node, pg+ioredis floor; settle ${settleMs} ms, idle window ${windowMs} ms`);
   const starts: Array<[string, Promise<Child>]> = [

@@ -134,8 +134,8 @@ export async function measureReadPath(opts: ReadPathOptions): Promise<Record<str
       },
     });
     releasers.push(() => redisStore.close());
-    // The cache writes entries and fill leases only, and flushAll removes exactly those under our prefix.
-    releasers.push(() => redisStore.flushAll());
+    // The cache writes entries (and placeholders in them) only, and scanFlush removes exactly those under our prefix.
+    releasers.push(() => redisStore.scanFlush());
     try {
       await redisStore.ping();
     } catch (error) {

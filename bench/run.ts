@@ -7,7 +7,8 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../src/migrate/migrator.js';
-import { migrationsDir, quoteIdent } from '../src/migrate/sql-files.js';
+import { quoteIdent } from '../src/sql/quote.js';
+import { migrationsDir, renderFixture, renderSentrySchema } from '../src/sql/templates.js';
 import { startBenchRedis } from './children.js';
 import { measureDaemonFootprint } from './daemon-footprint.js';
 import { measureNotifyRoundTrip } from './latency.js';
@@ -42,11 +43,10 @@ async function createBenchDatabase(): Promise<string> {
   const db = new pg.Client({ connectionString: benchUrl });
   await db.connect();
   try {
-    const schemaSql = readFileSync(join(root, 'migrations/demo/sentry-schema.sql'), 'utf8');
     const dataSql = readFileSync(join(root, 'bench/data.sql'), 'utf8');
     for (const schema of ['plain', 'afc']) {
-      await db.query(schemaSql.replaceAll('{{schema}}', schema).replaceAll('{{on_delete}}', ''));
-      await db.query(dataSql.replaceAll('{{schema}}', schema).replaceAll('{{workflows}}', String(workflows)));
+      await db.query(renderSentrySchema(schema));
+      await db.query(renderFixture(dataSql, schema, { workflows: String(workflows) }));
     }
     await migrate(db, { schema: 'afc', dryRun: false, lockTimeoutMs: 5000 });
     // The load generators derive workflows from condition ids (7 per workflow); check that layout holds.

@@ -47,7 +47,7 @@ export async function measureRedisSaturation(opts: SaturationOptions): Promise<R
   let daemon: Child | undefined;
   try {
     await redis.flushdb();
-    daemon = await startDaemonProcess(['--db', opts.url, '--cache', url, '--key-prefix', prefix]);
+    daemon = await startDaemonProcess(['--db', opts.url, '--schema', 'afc', '--cache', url, '--key-prefix', prefix]);
     for (let r = 0; r < opts.rounds; r++) {
       await putEntries(redis, prefix, opts.keys);
       const t0 = now();

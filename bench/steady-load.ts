@@ -219,7 +219,7 @@ export async function measureRedisUnderLoad(opts: SteadyLoadOptions): Promise<Re
     started.push(evictions);
     const probe = await startWatcher(['notify', opts.url, 'afc_bench_probe']);
     started.push(probe);
-    const daemon = await startDaemonProcess(['--db', opts.url, '--cache', opts.redisUrl, '--key-prefix', prefix]);
+    const daemon = await startDaemonProcess(['--db', opts.url, '--schema', 'afc', '--cache', opts.redisUrl, '--key-prefix', prefix]);
     started.push(daemon);
     // Every entry present before the load (after the daemon's start-up flush), and put back after each eviction.
     await putEntries(redis, prefix, opts.workflows);

@@ -11,8 +11,7 @@ import NodeCache from 'node-cache';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { cacheKey, KEY_STEM } from '../src/contract.js';
-import { resolveDaemonConfig } from '../src/daemon/config.js';
-import { runDaemon } from '../src/daemon/daemon.js';
+import { startDaemon } from '../src/daemon/start.js';
 import { createMemoryStore } from '../src/store/memory-store.js';
 
 const [mode, target, arg] = process.argv.slice(2);
@@ -46,7 +45,7 @@ if (mode === 'redis-del') {
   const workflows = Number(arg);
   const cache = new NodeCache({ useClones: false });
   const fill = (id: number) => cache.set(cacheKey('', id), []);
-  const daemon = await runDaemon(resolveDaemonConfig({ db: target }), { store: createMemoryStore({ keyPrefix: '', cache }) });
+  const daemon = await startDaemon({ db: target, store: createMemoryStore({ keyPrefix: '', cache }) });
   // The daemon flushes once LISTEN is active: fill after that, so every later eviction is seen.
   for (let id = 1; id <= workflows; id++) fill(id);
   cache.on('del', (key: string) => {

@@ -2,9 +2,10 @@
 // between its database read and its fill while a writer commits), readFraction, and the audit.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { createActionFilterCache, createMemoryStore, createRedisStore, startDaemon, type CacheStore } from 'afc';
+import { createActionFilterCache, createMemoryStore, createRedisStore, startDaemon, type MemoryStore, type RedisStore } from 'afc';
 import { migrate } from '../src/migrate/migrator.js';
 import { connect, createSentrySchema, createTestDatabase, type TestContext } from './helpers/pg.js';
+import { plant } from './helpers/plant.js';
 import { requireRedis } from './helpers/redis.js';
 import { Sentry } from './helpers/sentry.js';
 import { settle as settleDaemon } from './helpers/settle.js';
@@ -17,15 +18,21 @@ await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
 const sentry = new Sentry(db);
 const redisUrl = await requireRedis();
 
-async function storeOf(t: TestContext, kind: 'memory' | 'redis'): Promise<CacheStore> {
+const prefixes = new WeakMap<object, string>();
+
+async function storeOf(t: TestContext, kind: 'memory' | 'redis'): Promise<MemoryStore | RedisStore> {
   const prefix = `afc-test:cache:${randomUUID()}:`;
   const store = kind === 'memory' ? createMemoryStore({ keyPrefix: prefix }) : createRedisStore({ url: redisUrl, keyPrefix: prefix });
+  prefixes.set(store, prefix);
   t.teardown(async () => {
-    await store.flushAll().catch(() => undefined);
+    await store.scanFlush().catch(() => undefined);
     await store.close();
   });
   return store;
 }
+
+/** An entry written past the guard, as an unguarded reader would. */
+const put = (store: MemoryStore | RedisStore, id: number, value: Parameters<typeof plant>[3]) => plant(store, prefixes.get(store)!, id, value);
 
 t.test('the loader returns each workflow’s action filters with their conditions, [] for none, never the WHEN group', async (t) => {
   const none = await sentry.workflow([], 2);
@@ -75,7 +82,7 @@ for (const kind of ['memory', 'redis'] as const) {
     const daemon = await startDaemon({ db: url, store, heartbeatMs: 1000 });
     t.teardown(() => daemon.stop());
     const w = await sentry.workflow([1]);
-    await settleDaemon(db, { fill: (id) => store.setUnguarded(id, [], 60), exists: async (id) => (await store.getMany([id])).has(id) });
+    await settleDaemon(db, { fill: (id) => put(store, id, []), exists: async (id) => (await store.getMany([id])).has(id) });
     let paused: () => void = () => {};
     const reachedFill = new Promise<void>((r) => (paused = r));
     let release: () => void = () => {};
@@ -106,7 +113,7 @@ for (const kind of ['memory', 'redis'] as const) {
   t.test(`${kind}: a flush between lease and fill refuses the fill too`, async (t) => {
     const store = await storeOf(t, kind);
     const w = await sentry.workflow([1]);
-    const cache = createActionFilterCache({ db: url, store, beforeFill: () => store.flushAll() });
+    const cache = createActionFilterCache({ db: url, store, beforeFill: () => store.scanFlush() });
     t.teardown(() => cache.close());
     await cache.get([w.id]);
     t.equal(cache.stats.fillsRefused, 1);
@@ -136,11 +143,11 @@ t.test('the audit finds a planted mismatch and counts it healed once the daemon 
   const daemon = await startDaemon({ db: url, store });
   t.teardown(() => daemon.stop());
   const [planted, honest] = [await sentry.workflow([1]), await sentry.workflow([1])];
-  await settleDaemon(db, { fill: (id) => store.setUnguarded(id, [], 60), exists: async (id) => (await store.getMany([id])).has(id) });
+  await settleDaemon(db, { fill: (id) => put(store, id, []), exists: async (id) => (await store.getMany([id])).has(id) });
   const cache = createActionFilterCache({ db: url, store, auditRate: 1, auditRecheckMs: [400, 800] });
   t.teardown(() => cache.close());
   await cache.get([honest.id]);
-  await store.setUnguarded(planted.id, [{ id: 1, logic_type: 'wrong', conditions: [] }], 60);
+  await put(store, planted.id, [{ id: 1, logic_type: 'wrong', conditions: [] }]);
   await cache.get([planted.id, honest.id]);
   await waitFor(() => cache.stats.audit.checked === 2, 'both hits audited');
   t.equal(cache.stats.audit.mismatches, 1, 'only the planted value differs');
@@ -154,7 +161,7 @@ t.test('an audit mismatch nobody fixes is counted unhealed after the second re-c
   const w = await sentry.workflow([1]);
   const cache = createActionFilterCache({ db: url, store, auditRate: 1, auditRecheckMs: [100, 200] });
   t.teardown(() => cache.close());
-  await store.setUnguarded(w.id, [{ id: 1, logic_type: 'wrong', conditions: [] }], 60);
+  await put(store, w.id, [{ id: 1, logic_type: 'wrong', conditions: [] }]);
   await cache.get([w.id]);
   await waitFor(() => cache.stats.audit.unhealed === 1, 'counted unhealed');
   t.equal(cache.stats.audit.healedWithin1s + cache.stats.audit.healedWithin10s, 0);

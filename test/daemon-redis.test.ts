@@ -115,13 +115,13 @@ t.test('hostile payloads leave the daemon alive and keys untouched', async (t) =
   t.equal(daemon.proc.exitCode, null, 'still running');
 });
 
-t.test('TRUNCATE flushes every afc key under the prefix and nothing else', async (t) => {
+t.test('with --flush scan, TRUNCATE flushes every afc key under the prefix and nothing else', async (t) => {
   const url2 = await createTestDatabase(t, 'daemon_redis_trunc');
   const db2 = await connect(t, url2);
   await createSentrySchema(db2);
   await migrate(db2, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
   const prefix2 = `${prefix}trunc:`;
-  const d2 = spawnDaemon(t, ['--db', url2, '--cache', redisUrl, '--key-prefix', prefix2]);
+  const d2 = spawnDaemon(t, ['--db', url2, '--cache', redisUrl, '--key-prefix', prefix2, '--flush', 'scan']);
   await d2.waitForLog('flushed', (l) => l.cause === 'connect');
   const many = Array.from({ length: 3000 }, (_, i) => cacheKey(prefix2, i + 1));
   await redis.mset(...many.flatMap((k) => [k, '[]']));
@@ -135,15 +135,44 @@ t.test('TRUNCATE flushes every afc key under the prefix and nothing else', async
   t.equal(await d2.stop(), 0);
 });
 
+t.test('by default (--flush enumerate) a flush removes the entry of every workflow in the database, under every prefix, and nothing else', async (t) => {
+  const url3 = await createTestDatabase(t, 'daemon_redis_enum');
+  const db3 = await connect(t, url3);
+  await createSentrySchema(db3, 'sentry');
+  await migrate(db3, { schema: 'sentry', dryRun: false, lockTimeoutMs: 5000 });
+  // More workflows than one page of the enumeration (10,000), with gaps in their ids.
+  await db3.query(
+    `INSERT INTO sentry.workflow_engine_workflow (id, name, organization_id) SELECT 3 * g, 'w', 1 FROM generate_series(1, 12000) g`,
+  );
+  const [p1, p2] = [`${prefix}enum1:`, `${prefix}enum2:`];
+  const d3 = spawnDaemon(t, ['--db', url3, '--schema', 'sentry', '--cache', redisUrl, '--key-prefix', p1, '--key-prefix', p2]);
+  await d3.waitForLog('flushed', (l) => l.cause === 'connect');
+  const entries = Array.from({ length: 12000 }, (_, i) => 3 * (i + 1)).flatMap((id) => [cacheKey(p1, id), cacheKey(p2, id)]);
+  for (let i = 0; i < entries.length; i += 2000) await redis.mset(...entries.slice(i, i + 2000).flatMap((k) => [k, '[]']));
+  const bystanders = [cacheKey(p1, 1), cacheKey(p1, 36_001), `${p1}other:3`, cacheKey(`${prefix}enum3:`, 3), outsider];
+  for (const k of bystanders) await redis.set(k, 'keep');
+  await db3.query('TRUNCATE sentry.workflow_engine_workflowdataconditiongroup');
+  await waitFor(async () => {
+    for (let i = 0; i < entries.length; i += 2000) if ((await redis.exists(...entries.slice(i, i + 2000))) > 0) return false;
+    return true;
+  }, 'every workflow entry flushed under both prefixes');
+  t.same(await Promise.all(bystanders.map((k) => redis.get(k))), bystanders.map(() => 'keep'), 'ids that are not workflows, other keys and other prefixes stay');
+  t.ok(d3.logs.some((l) => l.msg === 'flushed' && l.cause === 'truncate'));
+  await redis.unlink(...bystanders.filter((k) => k !== outsider));
+  t.equal(await d3.stop(), 0);
+});
+
 t.test('after pg_terminate_backend it reconnects, flushes and evicts again', async (t) => {
-  await fill(777_001);
+  const cached = await sentry.workflow([1]);
+  await settle();
+  await fill(cached.id);
   const since = daemon.logs.length;
   const { rows } = await db.query(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'afc-daemon' AND datname = current_database()",
   );
   t.equal(rows.length, 1);
   await daemon.waitForLog('flushed', (l) => l.cause === 'reconnect', 15_000, since);
-  t.notOk(await exists(777_001), 'flushed after the reconnect');
+  t.notOk(await exists(cached.id), 'flushed after the reconnect');
   const w = await sentry.workflow([1]);
   await settle();
   await fill(w.id);

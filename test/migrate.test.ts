@@ -6,7 +6,8 @@ import { AFC_BIN, cleanEnv, runCli } from './helpers/cli.js';
 import { collectNotifications } from './helpers/notifications.js';
 import { connect, createSentrySchema, createTestDatabase, type TestContext } from './helpers/pg.js';
 import { Sentry } from './helpers/sentry.js';
-import { loadMigrations, loadTemplate, render } from '../src/migrate/sql-files.js';
+import { MANIFEST } from '../src/sql/manifest.js';
+import { loadMigrations, loadTemplate, renderAfc } from '../src/sql/templates.js';
 
 interface AfcObjects {
   triggers: string[];
@@ -36,11 +37,28 @@ t.test('migrate installs the triggers and records the version', async (t) => {
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /applied migration 1 \(triggers\)/);
   t.match(r.stdout, /applied migration 2 \(one_query_triggers\)/);
+  t.match(r.stdout, /applied migration 3 \(channel_function\)/);
   const objects = await afcObjects(db);
   t.equal(objects.triggers.length, 12, 'one statement trigger per table and event, and the row trigger that catches moved conditions');
   t.same(objects.tables, ['afc_migrations', 'afc_migrations_pkey']);
-  const { rows } = await db.query('SELECT version, name FROM afc_migrations');
-  t.same(rows, [{ version: 1, name: 'triggers' }, { version: 2, name: 'one_query_triggers' }]);
+  const { rows } = await db.query('SELECT version, name FROM afc_migrations ORDER BY version');
+  t.same(rows, [
+    { version: 1, name: 'triggers' },
+    { version: 2, name: 'one_query_triggers' },
+    { version: 3, name: 'channel_function' },
+  ]);
+});
+
+t.test("the manifest names exactly the objects the migrations create (uninstall and status read it)", async (t) => {
+  const { url, db } = await sentryDatabase(t, 'manifest');
+  t.equal((await runCli(AFC_BIN, ['migrate', '--db', url])).code, 0);
+  const objects = await afcObjects(db);
+  t.same(objects.triggers, MANIFEST.triggers.map((tr) => tr.name).sort(), 'every trigger, and no other');
+  t.same([...new Set(objects.functions)].sort(), [...MANIFEST.functions].sort(), 'every function, and no other');
+  const { rows } = await db.query<{ tgname: string; relname: string }>(
+    `SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'afc%'`,
+  );
+  for (const tr of MANIFEST.triggers) t.ok(rows.some((r) => r.tgname === tr.name && r.relname === tr.table), `${tr.name} is on ${tr.table}`);
 });
 
 t.test('migrating twice changes nothing and says so', async (t) => {
@@ -49,7 +67,7 @@ t.test('migrating twice changes nothing and says so', async (t) => {
   const before = (await db.query('SELECT oid, tgname FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
   const r = await runCli(AFC_BIN, ['migrate', '--db', url]);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, /up to date .*version 2.*nothing to do/);
+  t.match(r.stdout, /up to date .*version 3.*nothing to do/);
   const after = (await db.query('SELECT oid, tgname FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
   t.same(after, before, 'the same trigger objects, not recreated');
 });
@@ -58,14 +76,14 @@ t.test('a database installed at migration 1 is upgraded in place: same triggers,
   const { url, db } = await sentryDatabase(t, 'upgrade');
   // What the previous package left behind: migration 1 only, recorded in the tracking table.
   const [first] = loadMigrations();
-  await db.query(render(loadTemplate('tracking.sql'), 'public'));
-  await db.query(render(first.template, 'public'));
+  await db.query(renderAfc(loadTemplate('tracking.sql'), 'public'));
+  await db.query(renderAfc(first.template, 'public'));
   await db.query('INSERT INTO afc_migrations (version, name, checksum) VALUES ($1, $2, $3)', [first.version, first.name, first.checksum]);
   const triggers = async () => (await db.query('SELECT oid, tgname, tgfoid FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
   const before = await triggers();
   const status = await runCli(AFC_BIN, ['status', '--db', url]);
   t.equal(status.code, 1, 'status flags the old version');
-  t.match(status.stdout, /older than this package's 2: run afc migrate/);
+  t.match(status.stdout, /older than this package's 3: run afc migrate/);
 
   const r = await runCli(AFC_BIN, ['migrate', '--db', url]);
   t.equal(r.code, 0, r.stderr);
@@ -137,6 +155,49 @@ t.test('uninstall removes every afc object and the triggers stop notifying', asy
   t.match(again.stdout, /not installed; nothing to do/);
 });
 
+t.test('uninstall --schema of a schema without afc says so and exits 1', async (t) => {
+  const { url } = await sentryDatabase(t, 'uninstall_none');
+  await runCli(AFC_BIN, ['migrate', '--db', url]);
+  const r = await runCli(AFC_BIN, ['uninstall', '--db', url, '--schema', 'nosuchschema']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /afc is not installed in schema nosuchschema: nothing to remove \(installed in: public\)/);
+  t.notMatch(r.stdout, /removed/);
+});
+
+t.test('--channel points the triggers at another channel, and status tells when daemons would hear nothing', async (t) => {
+  const { url, db } = await sentryDatabase(t, 'channel');
+  const r = await runCli(AFC_BIN, ['migrate', '--db', url, '--channel', 'afc_other']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /channel afc_other/);
+  const sentry = new Sentry(db);
+  const w = await sentry.workflow([1]);
+  const onOther = await collectNotifications(t, url, 'afc_other');
+  const onDefault = await collectNotifications(t, url);
+  await db.query('UPDATE workflow_engine_dataconditiongroup SET logic_type = $1 WHERE id = $2', ['none', w.groups[0]]);
+  t.same((await onOther.drain()).ids, [w.id], 'the triggers notify the chosen channel');
+  t.same((await onDefault.drain()).payloads, [], 'and nothing on the default one');
+
+  const mismatch = await runCli(AFC_BIN, ['status', '--db', url]);
+  t.equal(mismatch.code, 1, 'daemons on the default channel would hear nothing: a problem');
+  t.match(mismatch.stdout, /the triggers NOTIFY channel afc_other, not afc_action_filters/);
+  const matching = await runCli(AFC_BIN, ['status', '--db', url, '--channel', 'afc_other', '--json']);
+  t.equal(JSON.parse(matching.stdout).channel, 'afc_other');
+  t.notMatch(matching.stdout, /NOTIFY channel afc_other, not/);
+
+  const dry = await runCli(AFC_BIN, ['migrate', '--db', url, '--dry-run']);
+  t.match(dry.stdout, /CREATE OR REPLACE FUNCTION "public"\.afc_channel\(\)/, 'a dry run shows the re-pointing');
+  const triggers = async () => (await db.query('SELECT oid FROM pg_trigger WHERE tgname LIKE $1 ORDER BY oid', ['afc%'])).rows;
+  const before = await triggers();
+  const back = await runCli(AFC_BIN, ['migrate', '--db', url]);
+  t.equal(back.code, 0, back.stderr);
+  t.match(back.stdout, /the triggers now NOTIFY channel afc_action_filters \(was afc_other\)/);
+  t.same(await triggers(), before, 'no trigger was recreated');
+  // The writer's session cached the trigger's plan with the old channel inlined: it must not keep it.
+  await db.query('UPDATE workflow_engine_dataconditiongroup SET logic_type = $1 WHERE id = $2', ['all', w.groups[0]]);
+  t.same((await onDefault.drain()).ids, [w.id], 'the same writer session now notifies the default channel');
+  t.same((await onOther.drain()).payloads, []);
+});
+
 t.test('a database that is not Sentry-shaped fails cleanly, naming the table, installing nothing', async (t) => {
   const url = await createTestDatabase(t, 'notsentry');
   const db = await connect(t, url);
@@ -184,7 +245,7 @@ t.test('bad input gets a clear message and the right exit code', async (t) => {
   t.match(unknown.stderr, /unknown option '--frobnicate'/);
   const badTimeout = await runCli(AFC_BIN, ['migrate', '--lock-timeout', 'soon']);
   t.equal(badTimeout.code, 2);
-  t.match(badTimeout.stderr, /--lock-timeout must be a positive whole number/);
+  t.match(badTimeout.stderr, /--lock-timeout must be a whole number of milliseconds from 1 to 2147483647/);
   const badUrl = await runCli(AFC_BIN, ['migrate', '--db', 'mysql://x@h/db']);
   t.equal(badUrl.code, 2);
   t.match(badUrl.stderr, /unsupported database URL scheme 'mysql:'/);

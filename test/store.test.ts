@@ -9,7 +9,8 @@ import { UsageError } from '../src/errors.js';
 import { freePort } from '../src/embedded/embedded-server.js';
 import { createMemoryStore } from '../src/store/memory-store.js';
 import { createRedisStore, type RedisStore } from '../src/store/redis-store.js';
-import { parseCacheOption } from '../src/store/redis-url.js';
+import { parseCacheOption } from '../src/store/cache-url.js';
+import { plant } from './helpers/plant.js';
 import type { CacheStore } from '../src/store/store.js';
 import type { TestContext } from './helpers/pg.js';
 import { startPrivateRedis } from './helpers/private-redis.js';
@@ -24,7 +25,7 @@ t.teardown(() => raw.quit());
 
 /** A store plus direct access to what it stores, so assertions never go through the code under test. */
 interface Harness {
-  store: CacheStore;
+  store: CacheStore & { scanFlush(): Promise<void> };
   put(keys: string[]): Promise<void>;
   /** The subset of `keys` that exist. */
   present(keys: string[]): Promise<string[]>;
@@ -98,10 +99,12 @@ for (const kind of ['memory', 'redis'] as const) {
     const entries = ids(1, 10).map((id) => cacheKey(prefix, id));
     const others = bystanders(prefix);
     await h.put([...entries, ...others]);
-    const leases = await h.store.lease([2, 4], 10_000);
-    await h.store.evict([2, 3, 5, 999]);
+    // Leases are taken on missing entries only (a reader that missed).
+    const leases = await h.store.lease([12, 14], 10_000);
+    t.same([...leases.keys()], [12, 14]);
+    await h.store.evict([2, 3, 5, 12, 999]);
     t.same(await h.present(entries), entries.filter((_, i) => ![1, 2, 4].includes(i)), 'only workflows 2, 3 and 5 are gone');
-    t.same(await fillRefused(h.store, leases, [2, 4]), [2], 'the fill lease of an evicted workflow goes with it, the other still holds');
+    t.same(await fillRefused(h.store, leases, [12, 14]), [12], 'the fill lease of an evicted workflow goes with it, the other still holds');
     t.same(await h.present(others), others, 'unrelated keys are untouched');
     await h.store.evict([]);
   });
@@ -112,12 +115,12 @@ for (const kind of ['memory', 'redis'] as const) {
     const entries = ids(1, 5000).map((id) => cacheKey(prefix, id));
     const others = [...bystanders(prefix), cacheKey(`${base}${kind}-flush-other:`, 1)];
     await h.put([...entries, ...others]);
-    const leases = await h.store.lease([7], 10_000);
-    await h.store.flushAll();
+    const leases = await h.store.lease([5007], 10_000);
+    await h.store.scanFlush();
     t.same(await h.present(entries), [], 'every entry is gone');
-    t.same(await fillRefused(h.store, leases, [7]), [7], 'leases are gone too: a fill that started before the flush is refused');
+    t.same(await fillRefused(h.store, leases, [5007]), [5007], 'leases are gone too: a fill that started before the flush is refused');
     t.same(await h.present(others), others, 'keys of other prefixes and non-entries are untouched');
-    await h.store.flushAll();
+    await h.store.scanFlush();
   });
 
   t.test(`${kind}: a key prefix with glob characters is matched literally`, async (t) => {
@@ -129,7 +132,7 @@ for (const kind of ['memory', 'redis'] as const) {
     await h.put([...mine, ...lookalikes]);
     await h.store.evict([1]);
     t.same(await h.present(mine), mine.slice(1));
-    await h.store.flushAll();
+    await h.store.scanFlush();
     t.same(await h.present(mine), []);
     t.same(await h.present(lookalikes), lookalikes, 'keys the unescaped pattern would match are untouched');
   });
@@ -150,13 +153,13 @@ t.test('the memory store uses the node-cache it is given, and one it makes does 
   t.equal(given.cache, shared, 'a worker can share its own cache');
   shared.set('session:42', 'kept');
   shared.set(cacheKey('', 1), []);
-  await given.flushAll();
+  await given.scanFlush();
   t.equal(shared.get('session:42'), 'kept', "flushAll leaves the worker's own keys");
   t.notOk(shared.has(cacheKey('', 1)));
   const made = createMemoryStore({ keyPrefix: ':1:' });
   t.equal(made.cache.options.useClones, false);
   const value = [{ id: 1, logic_type: 'any', conditions: [] }];
-  await made.setUnguarded(7, value, 60);
+  await plant(made, ':1:', 7, value);
   t.equal((await made.getMany([7])).get(7), value, 'the same object back, not a copy');
   await made.ping();
   await made.close();
@@ -174,12 +177,12 @@ t.test('the Redis store sends a big eviction as pipelined UNLINKs of at most bat
   await admin.mset(...ids(1, 2500).flatMap((id) => [cacheKey('p:', id), '[]']), 'other:key', 'kept');
   const before = await calls('unlink');
   await store.evict(ids(1, 2500));
-  t.equal((await calls('unlink')) - before, 5, '2500 entries + 2500 leases in 5 UNLINKs of 1000');
+  t.equal((await calls('unlink')) - before, 3, '2500 entries in 3 UNLINKs of at most 1000');
   t.equal(await admin.dbsize(), 1, 'only the unrelated key is left');
   await admin.mset(...ids(1, 5000).flatMap((id) => [cacheKey('p:', id), '[]']));
   const scans = await calls('scan');
-  await store.flushAll();
-  t.ok((await calls('scan')) - scans > 2, 'flushAll walks the keyspace with SCAN, not KEYS');
+  await store.scanFlush();
+  t.ok((await calls('scan')) - scans > 2, 'scanFlush walks the keyspace with SCAN, not KEYS');
   t.same(await admin.keys('*'), ['other:key']);
 });
 
@@ -189,18 +192,18 @@ t.test('the Redis store while its Redis is down and after it comes back', async 
   let reconnects = 0;
   const store: RedisStore = createRedisStore({ url: server.url, keyPrefix: 'p:', onError: (e) => errors.push(e) });
   t.teardown(() => store.close());
-  store.onReconnect(() => reconnects++);
+  store.onRecovered(() => reconnects++);
   await store.ping();
   const admin = new Redis(server.url, { retryStrategy: () => 50 });
   admin.on('error', () => undefined);
   t.teardown(() => admin.disconnect());
 
-  await t.test('with Redis stopped, evict, flushAll and ping reject promptly and nothing crashes', async (t) => {
+  await t.test('with Redis stopped, evict, scanFlush and ping reject promptly and nothing crashes', async (t) => {
     await server.stop();
     // Straight after the stop, before the client may even have noticed: nothing must wait for a reconnect.
     for (const [name, op] of [
       ['evict', () => store.evict([1, 2])],
-      ['flushAll', () => store.flushAll()],
+      ['scanFlush', () => store.scanFlush()],
       ['ping', () => store.ping()],
     ] as const) {
       const outcome = await settledWithin(3000, op());
@@ -211,9 +214,9 @@ t.test('the Redis store while its Redis is down and after it comes back', async 
     t.equal(reconnects, 0, 'not reconnected while Redis is down');
   });
 
-  await t.test('after Redis starts again, onReconnect fires and evict works again', async (t) => {
+  await t.test('after Redis starts again, onRecovered fires and evict works again', async (t) => {
     await server.start();
-    await waitFor(() => reconnects === 1, 'onReconnect called', 15_000);
+    await waitFor(() => reconnects === 1, 'onRecovered called', 15_000);
     await waitFor(async () => (await admin.ping().catch(() => '')) === 'PONG', 'test client reconnected');
     await admin.mset(cacheKey('p:', 1), '[]', cacheKey('p:', 2), '[]');
     await store.evict([1]);
@@ -258,28 +261,50 @@ t.test('a Redis store on a healthy server closes cleanly, twice', async (t) => {
   t.equal(store.client.status, 'end');
 });
 
-t.test('parseCacheOption accepts memory and redis:// URLs and rejects the rest with how to fix it', async (t) => {
+t.test('parseCacheOption accepts every supported cache URL and rejects the rest with how to fix it', async (t) => {
   t.same(parseCacheOption('memory'), { kind: 'memory' });
   t.same(parseCacheOption('redis://127.0.0.1:6379/2'), { kind: 'redis', url: 'redis://127.0.0.1:6379/2', display: 'redis://127.0.0.1:6379/2' });
   t.same(parseCacheOption('redis://localhost'), { kind: 'redis', url: 'redis://localhost', display: 'redis://localhost' });
   t.same(parseCacheOption('redis://h:6379/'), { kind: 'redis', url: 'redis://h:6379/', display: 'redis://h:6379/' });
+  t.same(parseCacheOption('rediss://h:6380/1'), { kind: 'redis', url: 'rediss://h:6380/1', display: 'rediss://h:6380/1' }, 'TLS');
   const withPassword = parseCacheOption('redis://u:secret@h:1/0');
-  t.same(withPassword, { kind: 'redis', url: 'redis://u:secret@h:1/0', display: 'redis://u:***@h:1/0' }, 'the URL keeps the password, display masks it');
+  t.same(withPassword, { kind: 'redis', url: 'redis://u:secret@h:1/0', display: 'redis://u:***@h:1/0' }, 'an ACL user: the URL keeps the password, display masks it');
   t.match(parseCacheOption('redis://:secret@h:1/0'), { display: 'redis://:***@h:1/0' }, 'a password without a user is masked too');
+  t.same(parseCacheOption('redis+cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]'), {
+    kind: 'redis-cluster',
+    nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 6379 }],
+    tls: false,
+    username: undefined,
+    password: undefined,
+    display: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]',
+  });
+  t.match(parseCacheOption('rediss+cluster://afc:s%40cret@h1:7000,h2:7000'), { kind: 'redis-cluster', tls: true, username: 'afc', password: 's@cret', display: 'rediss+cluster://afc:***@h1:7000,h2:7000' });
+  t.same(parseCacheOption('memcached://m1:11211,m2'), {
+    kind: 'memcached',
+    servers: [{ host: 'm1', port: 11211 }, { host: 'm2', port: 11211 }],
+    username: undefined,
+    password: undefined,
+    display: 'memcached://m1:11211,m2',
+  });
 
-  const usage = "use 'memory' or 'redis://host:port/db'";
-  for (const bad of ['foo://x', 'redis://', 'redis:h', 'redis://h:notaport', 'redis://h:0', 'redis://h:65536', 'redis://h:1/x', 'redis://h:1/-1', 'redis://h:1/0/1', 'rediss://h:1', 'Memory', '', 'localhost:6379']) {
+  const usage = "use 'memory', 'redis://[user:pass@]host:port[/db]', 'rediss://…', 'redis+cluster://host:port[,host:port…]' or 'memcached://host:port[,host:port…]'";
+  const bad = [
+    'foo://x', 'redis://', 'redis:h', 'redis://h:notaport', 'redis://h:0', 'redis://h:65536', 'redis://h:1/x', 'redis://h:1/-1', 'redis://h:1/0/1',
+    'redis://h:1/0?tls=true', 'Memory', '', 'localhost:6379', 'memcache://h', 'memcached://', 'memcached://h:1,', 'memcached://h:99999',
+    'memcached://h:1/0', 'redis+cluster://h:1/2', 'redis+cluster://h:x', 'redis+sentinel://h:1',
+  ];
+  for (const value of bad) {
     let error: unknown;
     try {
-      parseCacheOption(bad);
+      parseCacheOption(value);
     } catch (e) {
       error = e;
     }
-    t.type(error, UsageError, `${JSON.stringify(bad)} is rejected`);
-    t.ok((error as Error).message.startsWith(`unsupported cache URL '${bad}': ${usage}`), (error as Error).message);
+    t.type(error, UsageError, `${JSON.stringify(value)} is rejected`);
+    t.ok((error as Error).message.startsWith(`unsupported cache URL '${value}': ${usage}`), (error as Error).message);
     t.equal((error as UsageError).exitCode, 2);
   }
-  for (const leaky of ['redis://u:secret@h:notaport/0', 'redis://u:sec@ret@h:x', 'foo://u:secret@h/0']) {
+  for (const leaky of ['redis://u:secret@h:notaport/0', 'redis://u:sec@ret@h:x', 'foo://u:secret@h/0', 'memcached://u:secret@h:x', 'redis+cluster://u:secret@h:1/3']) {
     t.throws(() => parseCacheOption(leaky), UsageError);
     try {
       parseCacheOption(leaky);

@@ -4,7 +4,8 @@
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import type { ActionFilter, CacheStore } from '../store/store.js';
+import type { ActionFilter } from '../model.js';
+import type { FillStore } from '../store/store.js';
 import { Auditor, type AuditStats } from './audit.js';
 import { createLoader, type Loader } from './loader.js';
 
@@ -12,7 +13,7 @@ export interface ActionFilterCacheOptions {
   /** A pg Pool of yours, or a postgres:// URL (then the cache owns its pool and closes it). */
   db: pg.Pool | string;
   schema?: string;
-  store: CacheStore;
+  store: FillStore;
   /** Entry lifetime; Sentry uses 300 s. */
   ttlSeconds?: number;
   /** How long a fill lease lasts: longer than any database read should take. */

@@ -4,7 +4,8 @@
 // consistency really is.
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../log.js';
-import type { ActionFilter, CacheStore } from '../store/store.js';
+import type { ActionFilter } from '../model.js';
+import type { FillStore } from '../store/store.js';
 import type { Loader } from './loader.js';
 
 export interface AuditStats {
@@ -21,7 +22,7 @@ export class Auditor {
 
   constructor(
     private readonly loader: Loader,
-    private readonly store: CacheStore,
+    private readonly store: FillStore,
     private readonly log: Logger,
     /** Delays of the two re-checks; [1000, 10000] gives the figures their names. */
     private readonly recheckMs: readonly [number, number],

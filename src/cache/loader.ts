@@ -2,8 +2,8 @@
 // each with its DataConditions, in one statement (one snapshot) for a whole batch of workflows.
 // A WHEN group is linked through workflow.when_condition_group_id, not WDCG, so it is never included.
 import type { Pool } from 'pg';
-import { quoteIdent } from '../migrate/sql-files.js';
-import type { ActionFilter } from '../store/store.js';
+import type { ActionFilter } from '../model.js';
+import { loadTemplate, renderFixture } from '../sql/templates.js';
 
 export interface Loader {
   load(ids: readonly number[]): Promise<Map<number, ActionFilter[]>>;
@@ -19,16 +19,8 @@ interface Row {
 }
 
 export function createLoader(pool: Pool, schema = 'public'): Loader {
-  const s = quoteIdent(schema);
-  const sql = `
-    SELECT l.workflow_id, g.id, g.logic_type,
-           COALESCE((SELECT json_agg(json_build_object('id', c.id, 'type', c.type, 'comparison', c.comparison,
-                                                      'condition_result', c.condition_result) ORDER BY c.id)
-                       FROM ${s}.workflow_engine_datacondition c WHERE c.condition_group_id = g.id), '[]') AS conditions
-      FROM ${s}.workflow_engine_workflowdataconditiongroup l
-      JOIN ${s}.workflow_engine_dataconditiongroup g ON g.id = l.condition_group_id
-     WHERE l.workflow_id = ANY($1::bigint[])
-     ORDER BY l.workflow_id, g.id`;
+  // Named, so each pooled connection plans it once.
+  const query = { name: `afc-action-filters-${schema}`, text: renderFixture(loadTemplate('queries/action-filters.sql'), schema) };
   let queries = 0;
   return {
     get queries() {
@@ -38,7 +30,7 @@ export function createLoader(pool: Pool, schema = 'public'): Loader {
       const result = new Map<number, ActionFilter[]>(ids.map((id) => [id, []]));
       if (ids.length === 0) return result;
       queries++;
-      const { rows } = await pool.query<Row>(sql, [ids]);
+      const { rows } = await pool.query<Row>({ ...query, values: [ids] });
       for (const row of rows) {
         result.get(Number(row.workflow_id))!.push({
           id: Number(row.id),

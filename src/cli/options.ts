@@ -1,33 +1,6 @@
-// Option parsers shared by the afc and afc-daemon command lines: each turns a flag into a typed value or
-// a UsageError (exit 2) that says how to fix it.
+// What both command lines share: where their output goes, and how commander is made to report through
+// it and leave the exit code to us.
 import { CommanderError, type Command } from 'commander';
-import { UsageError } from '../errors.js';
-
-export function positiveInt(flag: string): (value: string) => number {
-  return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
-      throw new UsageError(`${flag} must be a positive whole number, got '${value}'`);
-    }
-    return Number(value);
-  };
-}
-
-export function unitFraction(flag: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new UsageError(`${flag} must be a number from 0 to 1, got '${value}'`);
-    return n;
-  };
-}
-
-export function identifier(flag: string): (value: string) => string {
-  return (value) => {
-    if (value.length === 0 || value.length > 63 || value.includes('\0')) {
-      throw new UsageError(`${flag} must be a PostgreSQL name of 1 to 63 characters, got '${value}'`);
-    }
-    return value;
-  };
-}
 
 export interface Io {
   out: (text: string) => void;
@@ -35,8 +8,9 @@ export interface Io {
 }
 
 /** Makes commander report through `io` and throw instead of exiting, so the caller picks the exit code. */
-export function forCli(program: Command, io: Io): Command {
+export function forCli(program: Command, io: Io, version: string): Command {
   return program
+    .version(version, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)');

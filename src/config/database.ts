@@ -1,5 +1,5 @@
-// Resolves which PostgreSQL to talk to: --db, then DATABASE_URL, then libpq's PG* variables (which the
-// pg driver reads itself when given no connection string). Done once, at the CLI edge.
+// Which PostgreSQL to talk to: --db, then DATABASE_URL, then libpq's PG* variables (which the pg driver
+// reads itself when given no connection string). The CLI chooses among them; this module parses and masks.
 import type { ClientConfig } from 'pg';
 import { UsageError } from '../errors.js';
 
@@ -10,23 +10,27 @@ export interface DatabaseConfig {
   display: string;
 }
 
-export function resolveDatabase(flag: string | undefined, env: NodeJS.ProcessEnv): DatabaseConfig {
-  const source = flag !== undefined ? '--db' : env.DATABASE_URL ? 'DATABASE_URL' : undefined;
-  const url = flag ?? (env.DATABASE_URL || undefined);
-  if (url === undefined) {
-    const display = `${env.PGUSER ?? '(default user)'}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? '(default db)'} (from PG* variables)`;
-    return { url: undefined, display };
-  }
+/** The database libpq's PG* variables name: pg reads them itself when given no connection string. */
+export const PG_ENV_DATABASE: DatabaseConfig = { url: undefined, display: 'the libpq PG* variables' };
+
+/** Parses a postgres:// URL given as `label` (--db, DATABASE_URL, or the library's `db`). */
+export function parseDatabaseUrl(url: string, label: string): DatabaseConfig {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw new UsageError(`invalid database URL in ${source}: expected postgres://user:password@host:port/dbname`, { cause });
+    throw new UsageError(`invalid database URL in ${label}: expected postgres://user:password@host:port/dbname`, { cause });
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new UsageError(`unsupported database URL scheme '${parsed.protocol}' in ${source}: use postgres://user:password@host:port/dbname`);
+    throw new UsageError(`unsupported database URL scheme '${parsed.protocol}' in ${label}: use postgres://user:password@host:port/dbname`);
   }
   return { url, display: redactUrl(url) };
+}
+
+/** How the CLI names the PG* fallback, from the variables it read. */
+export function pgEnvDisplay(env: NodeJS.ProcessEnv): DatabaseConfig {
+  const display = `${env.PGUSER ?? '(default user)'}@${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? '(default db)'} (from PG* variables)`;
+  return { url: undefined, display };
 }
 
 /** The URL with its password replaced by ***, for logs and messages. */

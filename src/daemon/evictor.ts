@@ -1,15 +1,15 @@
-// Applies evictions and flushes to the store, one operation at a time. Ids that arrive while an
-// operation is in flight are merged into the next one, so a burst becomes a few large batches (of at most
-// MAX_BATCH ids each).
+// Applies invalidations to one store, one operation at a time. Ids that arrive while an operation is in
+// flight are merged into the next one, so a burst becomes a few large batches (of at most MAX_BATCH ids).
 // Design rule: an eviction that could not be applied is never forgotten: a failed operation turns into
 // a pending flush, retried with backoff (and at once when the store says it is back) until it succeeds.
+// Work stays bounded whatever arrives: past `maxPendingIds` waiting ids, they are dropped for one flush.
 import type { TableCode } from '../contract.js';
-import type { Logger } from '../log.js';
-import type { CacheStore } from '../store/store.js';
+import type { FlushCause } from '../model.js';
+import type { EvictionStore } from '../store/store.js';
 import { backoffDelay, cancellableDelay } from './backoff.js';
-import type { DaemonStats, FlushCause } from './stats.js';
+import type { DaemonEvents } from './events.js';
 
-interface Origin {
+export interface Origin {
   src: TableCode;
   /** When the trigger ran (epoch ms), for the latency figure. */
   ts: number;
@@ -17,8 +17,21 @@ interface Origin {
   second?: boolean;
 }
 
-/** Ids per store operation. A burst of 200,000 ids in one operation held ~100 MB of keys and commands at once. */
-const MAX_BATCH = 10_000;
+export interface EvictorOptions {
+  /** Removes every entry of the store (by scanning it, or by enumerating workflows): see flush.ts. */
+  flush: () => Promise<void>;
+  events: DaemonEvents;
+  retryMaxMs: number;
+  /** Evict each batch a second time this long after the first, for readers without the fill guard. */
+  redeleteAfterMs?: number;
+  /** Ids waiting beyond this turn into one flush (default 100,000). */
+  maxPendingIds?: number;
+  /** Ids per store operation (default 10,000). */
+  maxBatch?: number;
+  /** Backoff of the first retry (default 100 ms); doubles up to retryMaxMs. */
+  retryBaseMs?: number;
+  now?: () => number;
+}
 
 export class Evictor {
   private pendingIds = new Map<number, Origin>();
@@ -28,15 +41,18 @@ export class Evictor {
   private retryWait: { cancel: () => void } | undefined;
   private closed = false;
   private readonly redeleteTimers = new Set<NodeJS.Timeout>();
+  private readonly maxPending: number;
+  private readonly maxBatch: number;
+  private readonly now: () => number;
 
   constructor(
-    private readonly store: CacheStore,
-    private readonly stats: DaemonStats,
-    private readonly log: Logger,
-    private readonly retryMaxMs: number,
-    /** Evict each batch a second time this long after the first, for readers without the fill guard. */
-    private readonly redeleteAfterMs?: number,
-  ) {}
+    private readonly store: EvictionStore,
+    private readonly options: EvictorOptions,
+  ) {
+    this.maxPending = options.maxPendingIds ?? 100_000;
+    this.maxBatch = options.maxBatch ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
 
   evict(ids: readonly number[], origin: Origin): void {
     // A flush that has not started yet covers these ids already.
@@ -46,12 +62,14 @@ export class Evictor {
       if (origin.second && this.pendingIds.has(id)) continue;
       this.pendingIds.set(id, origin);
     }
-    this.kick();
+    if (this.pendingIds.size > this.maxPending) this.flush('evict-overflow');
+    else this.kick();
   }
 
   flush(cause: FlushCause): void {
     if (this.closed) return;
-    // The first cause wins the label: it is why the flush became necessary.
+    // The first cause wins the label: it is why the flush became necessary. Requests that arrive while
+    // one is pending are that same flush; one arriving while a flush runs makes exactly one more.
     this.pendingFlush ??= cause;
     this.pendingIds.clear();
     this.kick();
@@ -60,6 +78,11 @@ export class Evictor {
   /** Wakes a store-failure retry now (the store reported it is reachable again). */
   retryNow(): void {
     this.retryWait?.cancel();
+  }
+
+  /** Ids waiting for the next store operation. */
+  get pending(): number {
+    return this.pendingIds.size;
   }
 
   /** Resolves once nothing is pending or in flight. */
@@ -88,9 +111,9 @@ export class Evictor {
       this.pendingFlush = undefined;
       try {
         if (cause !== undefined) {
-          await this.store.flushAll();
-          this.stats.flushes[cause]++;
-          this.log.info({ msg: 'flushed', cause, store: this.store.kind });
+          const started = this.now();
+          await this.options.flush();
+          this.options.events.emit('flushed', { store: this.store.kind, cause, ms: this.now() - started });
         } else {
           const batch = this.takeBatch();
           await this.store.evict([...batch.keys()]);
@@ -98,12 +121,11 @@ export class Evictor {
         }
         this.failures = 0;
       } catch (error) {
-        this.stats.storeErrors++;
         // What was lost is covered by a flush once the store answers again.
-        this.pendingFlush ??= cause === undefined ? 'redis-recovery' : cause;
+        this.pendingFlush ??= cause ?? (this.store.kind === 'memcached' ? 'memcached-recovery' : 'redis-recovery');
         this.pendingIds.clear();
-        const delay = backoffDelay(this.failures++, 100, this.retryMaxMs);
-        this.log.error({ msg: 'store unavailable', store: this.store.kind, err: error, retryInMs: delay, pendingFlush: this.pendingFlush });
+        const delay = backoffDelay(this.failures++, this.options.retryBaseMs ?? 100, this.options.retryMaxMs);
+        this.options.events.emit('store-error', { store: this.store.kind, error, retryInMs: delay, pendingFlush: this.pendingFlush });
         if (this.closed) return;
         const wait = cancellableDelay(delay);
         this.retryWait = wait;
@@ -114,16 +136,16 @@ export class Evictor {
     }
   }
 
-  /** Up to MAX_BATCH pending ids, oldest first: a burst is applied in slices, so memory stays bounded. */
+  /** Up to maxBatch pending ids, oldest first: a burst is applied in slices, so memory stays bounded. */
   private takeBatch(): Map<number, Origin> {
-    if (this.pendingIds.size <= MAX_BATCH) {
+    if (this.pendingIds.size <= this.maxBatch) {
       const all = this.pendingIds;
       this.pendingIds = new Map();
       return all;
     }
     const batch = new Map<number, Origin>();
     for (const [id, origin] of this.pendingIds) {
-      if (batch.size === MAX_BATCH) break;
+      if (batch.size === this.maxBatch) break;
       batch.set(id, origin);
       this.pendingIds.delete(id);
     }
@@ -131,31 +153,30 @@ export class Evictor {
   }
 
   private applied(batch: Map<number, Origin>): void {
-    const now = Date.now();
-    const debug = this.log.isLevelEnabled('debug');
-    const bySrc = new Map<TableCode, number[]>();
+    const now = this.now();
+    const bySrc = new Map<TableCode, { ids: number[]; latenciesMs: number[] }>();
     const again: number[] = [];
+    let redeleted = 0;
     for (const [id, origin] of batch) {
       if (origin.second) {
-        this.stats.redeletes++;
+        redeleted++;
         continue;
       }
-      if (this.redeleteAfterMs !== undefined) again.push(id);
-      this.stats.evictions[origin.src]++;
-      this.stats.recordLatency(now - origin.ts);
-      if (!debug) continue;
-      const ids = bySrc.get(origin.src);
-      if (ids) ids.push(id);
-      else bySrc.set(origin.src, [id]);
+      if (this.options.redeleteAfterMs !== undefined) again.push(id);
+      let group = bySrc.get(origin.src);
+      if (!group) bySrc.set(origin.src, (group = { ids: [], latenciesMs: [] }));
+      group.ids.push(id);
+      group.latenciesMs.push(now - origin.ts);
     }
-    // Only gathered at debug level: per-batch log objects would cost the hot path even when nobody reads them.
-    for (const [src, ids] of bySrc) this.log.debug({ msg: 'evicted', src, count: ids.length, ids: ids.slice(0, 50) });
+    const { events } = this.options;
+    for (const [src, group] of bySrc) events.emit('evicted', { store: this.store.kind, src, ...group });
+    if (redeleted > 0) events.emit('redeleted', { store: this.store.kind, count: redeleted });
     if (again.length > 0) {
       // A reader that missed, read the old row and writes it back after our eviction is undone here.
       const timer = setTimeout(() => {
         this.redeleteTimers.delete(timer);
-        this.evict(again, { src: 'dc', ts: Date.now(), second: true });
-      }, this.redeleteAfterMs);
+        this.evict(again, { src: 'dc', ts: this.now(), second: true });
+      }, this.options.redeleteAfterMs);
       timer.unref();
       this.redeleteTimers.add(timer);
     }

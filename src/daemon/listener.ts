@@ -9,24 +9,17 @@
 // reconnect does not stop the reconnect (our retryInterval throws once closed, and a subscriber that
 // connects after close is closed again).
 import pgListen, { type Subscriber } from 'pg-listen';
-import { clientConfig, type DatabaseConfig } from '../config/database.js';
+import { clientConfig } from '../config/database.js';
 import { AfcError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, cancellableDelay } from './backoff.js';
+import type { DaemonSettings } from './options.js';
 
 // pg-listen is CommonJS with an ES-style default export: under ESM it sits on `.default`.
 const createSubscriber = pgListen.default;
 
-export interface ListenerOptions {
-  db: DatabaseConfig;
-  channel: string;
-  /** Heartbeat period, and the timeout of every query on the LISTEN connection. */
-  heartbeatMs: number;
-  retryMaxMs: number;
-  /** How long the first connection may take before start-up fails. */
-  startupTimeoutMs: number;
-  log: Logger;
-}
+/** The daemon's own settings for the LISTEN connection (heartbeatMs also bounds every query on it). */
+export type ListenerOptions = Pick<DaemonSettings, 'db' | 'channel' | 'heartbeatMs' | 'retryMaxMs' | 'startupTimeoutMs'> & { log: Logger };
 
 export interface ListenerHandlers {
   onNotification(payload: string): void;
@@ -91,7 +84,8 @@ export class Listener {
     );
     subscriber.notifications.on(this.options.channel, (payload: string | undefined) => this.handlers.onNotification(payload ?? ''));
     subscriber.events.on('reconnect', (attempt) => {
-      if (attempt !== 1) return;
+      // A subscriber that never got its LISTEN up (a failed start-up attempt) has lost nothing to report.
+      if (attempt !== 1 || !this.established.has(subscriber)) return;
       this.connectedNow = false;
       this.options.log.warn({ msg: 'listener disconnected', reconnecting: true });
       this.handlers.onDisconnected('connection lost');

@@ -1,15 +1,15 @@
-// What the daemon did, owned by one daemon instance (no module state): plain counters that code and tests
-// read synchronously, and a Prometheus registry (its own, not prom-client's global one) whose metrics
-// read those counters when scraped. Only the latency histogram is recorded into prom-client directly.
+// What the daemon did, counted from its events (events.ts), owned by one daemon instance (no module
+// state): plain counters that code and tests read synchronously, and a Prometheus registry (its own, not
+// prom-client's global one) whose metrics read those counters when scraped. Only the latency histogram is
+// recorded into prom-client directly.
 // Node's process metrics (prom-client's defaults: CPU, memory, GC, and an event-loop-delay sampler that
 // wakes the process every 10 ms) start the first time `registry` is asked for, i.e. once something can
 // scrape it (--http): a daemon nobody scrapes does not pay for them, and they are never started twice.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TABLES, type TableCode } from '../contract.js';
 import { pulledCounter } from '../metrics/pulled-counter.js';
-
-export type FlushCause = 'connect' | 'reconnect' | 'truncate' | 'overflow' | 'trigger-error' | 'redis-recovery';
-const FLUSH_CAUSES: FlushCause[] = ['connect', 'reconnect', 'truncate', 'overflow', 'trigger-error', 'redis-recovery'];
+import { FLUSH_CAUSES, type FlushCause } from '../model.js';
+import type { DaemonEvents } from './events.js';
 
 export class DaemonStats {
   notifications = 0;
@@ -20,14 +20,7 @@ export class DaemonStats {
   redeletes = 0;
   /** Workflow entries evicted, by the table whose change named them. */
   readonly evictions: Record<TableCode, number> = { wdcg: 0, dcg: 0, dc: 0 };
-  readonly flushes: Record<FlushCause, number> = {
-    connect: 0,
-    reconnect: 0,
-    truncate: 0,
-    overflow: 0,
-    'trigger-error': 0,
-    'redis-recovery': 0,
-  };
+  readonly flushes = Object.fromEntries(FLUSH_CAUSES.map((c) => [c, 0])) as Record<FlushCause, number>;
   lastNotificationAt: number | undefined;
   listening = false;
   private readonly metrics = new Registry();
@@ -43,7 +36,12 @@ export class DaemonStats {
     return this.metrics;
   }
 
-  constructor(readonly storeKind: string) {
+  /** Counts what `events` reports from now on. */
+  constructor(
+    readonly storeKind: string,
+    events: DaemonEvents,
+  ) {
+    this.subscribe(events);
     const stats = this;
     const registers = [this.metrics];
     const store = storeKind;
@@ -107,7 +105,24 @@ export class DaemonStats {
     });
   }
 
-  recordLatency(ms: number): void {
-    this.latency.observe({ store: this.storeKind }, Math.max(0, ms) / 1000);
+  private subscribe(events: DaemonEvents): void {
+    events.on('notification', () => {
+      this.notifications++;
+      this.lastNotificationAt = Date.now();
+    });
+    events.on('bad-payload', () => this.badPayloads++);
+    events.on('listening', ({ reconnect }) => {
+      this.listening = true;
+      if (reconnect) this.reconnects++;
+    });
+    events.on('disconnected', () => (this.listening = false));
+    events.on('stopped', () => (this.listening = false));
+    events.on('evicted', ({ src, ids, latenciesMs }) => {
+      this.evictions[src] += ids.length;
+      for (const ms of latenciesMs) this.latency.observe({ store: this.storeKind }, Math.max(0, ms) / 1000);
+    });
+    events.on('redeleted', ({ count }) => (this.redeletes += count));
+    events.on('flushed', ({ cause }) => this.flushes[cause]++);
+    events.on('store-error', () => this.storeErrors++);
   }
 }

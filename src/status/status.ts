@@ -2,7 +2,10 @@
 // only; changes nothing. Problems make the exit code 1; warnings are worth a look but not an alarm.
 import type { Client } from 'pg';
 import { DEFAULT_CHANNEL } from '../contract.js';
-import { expectedTriggers, loadMigrations } from '../migrate/sql-files.js';
+import { installedChannel } from '../migrate/migrator.js';
+import { MANIFEST } from '../sql/manifest.js';
+import { quoteIdent } from '../sql/quote.js';
+import { loadMigrations } from '../sql/templates.js';
 
 export interface TriggerStatus {
   name: string;
@@ -19,7 +22,10 @@ export interface Status {
   triggers: TriggerStatus[];
   /** Sessions named afc-daemon connected to this database (each LISTENs on the channel). */
   listeners: number;
-  channel: string;
+  /** The channel the installed triggers NOTIFY (null when not installed). */
+  channel: string | null;
+  /** The channel the caller expects them on (--channel): a daemon LISTENing elsewhere hears nothing. */
+  expectedChannel: string;
   notificationQueueUsage: number;
   standby: boolean;
   /** The server's port differs from the one we dialled: a pooler or proxy sits in between. */
@@ -28,9 +34,9 @@ export interface Status {
   warnings: string[];
 }
 
-export async function readStatus(client: Client, options: { schema: string; dialledPort: number | undefined }): Promise<Status> {
+export async function readStatus(client: Client, options: { schema: string; dialledPort: number | undefined; channel?: string }): Promise<Status> {
   const packageVersion = Math.max(0, ...loadMigrations().map((m) => m.version));
-  const { rows: tracking } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${options.schema.replaceAll('"', '""')}".afc_migrations`]);
+  const { rows: tracking } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoteIdent(options.schema)}.${MANIFEST.trackingTable}`]);
   let installedVersion: number | null = null;
   if (tracking[0].t !== null) {
     const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${tracking[0].t}`);
@@ -42,10 +48,10 @@ export async function readStatus(client: Client, options: { schema: string; dial
       WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgname LIKE 'afc\\_%'`,
     [options.schema],
   );
-  const triggers = expectedTriggers().map((e) => {
-    const row = present.find((p) => p.tgname === e.name && p.relname === e.table);
+  const triggers = MANIFEST.triggers.map(({ name, event, table }) => {
+    const row = present.find((p) => p.tgname === name && p.relname === table);
     // 'O' fires in origin/local mode, 'A' always; 'D' is disabled and 'R' fires only on replicas.
-    return { ...e, exists: row !== undefined, enabled: row !== undefined && (row.tgenabled === 'O' || row.tgenabled === 'A') };
+    return { name, event, table, exists: row !== undefined, enabled: row !== undefined && (row.tgenabled === 'O' || row.tgenabled === 'A') };
   });
   const { rows: activity } = await client.query<{ listeners: number; usage: number; standby: boolean; port: number | null }>(
     `SELECT (SELECT count(*)::int FROM pg_catalog.pg_stat_activity
@@ -61,7 +67,8 @@ export async function readStatus(client: Client, options: { schema: string; dial
     packageVersion,
     triggers,
     listeners: a.listeners,
-    channel: DEFAULT_CHANNEL,
+    channel: await installedChannel(client, options.schema),
+    expectedChannel: options.channel ?? DEFAULT_CHANNEL,
     notificationQueueUsage: a.usage,
     standby: a.standby,
     viaProxy: a.port !== null && options.dialledPort !== undefined && a.port !== options.dialledPort,
@@ -82,10 +89,16 @@ function judge(s: Status): void {
       else if (!t.enabled) s.problems.push(`trigger ${t.name} on ${t.table} is disabled: ALTER TABLE ${t.table} ENABLE TRIGGER ${t.name}`);
     }
   }
+  if (s.channel !== null && s.channel !== s.expectedChannel) {
+    s.problems.push(
+      `the triggers NOTIFY channel ${s.channel}, not ${s.expectedChannel}: a daemon on ${s.expectedChannel} hears nothing; ` +
+        `run afc migrate --channel ${s.expectedChannel}, or start afc-daemon --channel ${s.channel}`,
+    );
+  }
   if (s.standby) s.problems.push('this server is a hot standby: LISTEN is not possible here and writes happen on the primary; point --db at the primary');
   if (s.notificationQueueUsage > 0.5) s.problems.push(`the NOTIFY queue is ${(s.notificationQueueUsage * 100).toFixed(0)} % full: a session LISTENs without reading (at 100 % every notifying commit fails)`);
   if (s.viaProxy) s.warnings.push('the server listens on another port than the one dialled: if this is PgBouncer in transaction mode, LISTEN does not work through it; point afc-daemon at PostgreSQL directly');
-  if (s.listeners === 0) s.warnings.push(`no afc-daemon session is connected to this database: nothing evicts on channel ${s.channel}`);
+  if (s.listeners === 0) s.warnings.push(`no afc-daemon session is connected to this database: nothing evicts on channel ${s.channel ?? s.expectedChannel}`);
 }
 
 export function formatStatus(s: Status, display: string): string {
@@ -95,7 +108,8 @@ export function formatStatus(s: Status, display: string): string {
     `migration       ${s.installedVersion === null ? 'not installed' : s.installedVersion} (package ${s.packageVersion})`,
     'triggers',
     ...s.triggers.map((t) => `  ${t.exists ? (t.enabled ? 'ok      ' : 'DISABLED') : 'MISSING '} ${t.name} (${t.event} on ${t.table})`),
-    `listeners       ${s.listeners} afc-daemon session(s) on channel ${s.channel}`,
+    `channel         ${s.channel ?? '(not installed)'}${s.channel !== null && s.channel !== s.expectedChannel ? ` (expected ${s.expectedChannel})` : ''}`,
+    `listeners       ${s.listeners} afc-daemon session(s)`,
     `notify queue    ${(s.notificationQueueUsage * 100).toFixed(2)} % used`,
     `standby         ${s.standby ? 'yes' : 'no'}`,
   ];

@@ -1,33 +1,38 @@
 // The in-process store: a node-cache, the worker's own or one made here. node-cache 5 clones every value
 // on get/set unless told otherwise, which is slow for action-filter lists, so ours turns that off.
-// Leases are a Map in this process: evictions and fills run on the same event loop, so each check and
-// write below is atomic.
+// Leases are a Map in this process rather than placeholders in the node-cache (the worker's own code
+// reads that cache directly and must never meet one): evictions and fills run on the same event loop, so
+// each check-and-write below is atomic all the same.
 import { randomUUID } from 'node:crypto';
 import NodeCache from 'node-cache';
 import { cacheKey, KEY_STEM } from '../contract.js';
-import type { ActionFilter, CacheStore, Leases } from './store.js';
+import type { ActionFilter } from '../model.js';
+import { keyPrefixList, type KeyPrefixOption } from './key-prefixes.js';
+import type { CacheStore, Leases } from './store.js';
 
 export interface MemoryStore extends CacheStore {
   readonly kind: 'memory';
   readonly cache: NodeCache;
+  scanFlush(): Promise<void>;
 }
 
-export function createMemoryStore(options: { keyPrefix: string; cache?: NodeCache }): MemoryStore {
+export function createMemoryStore(options: { keyPrefix: KeyPrefixOption; cache?: NodeCache }): MemoryStore {
   const cache = options.cache ?? new NodeCache({ useClones: false });
-  const stem = options.keyPrefix + KEY_STEM;
-  const key = (id: number) => cacheKey(options.keyPrefix, id);
+  const prefixes = keyPrefixList(options.keyPrefix);
+  const stems = prefixes.map((p) => p + KEY_STEM);
+  const key = (id: number) => cacheKey(prefixes[0], id);
   const leases = new Map<number, { token: string; expires: number }>();
   return {
     kind: 'memory',
     cache,
     async evict(ids) {
       for (const id of ids) leases.delete(id);
-      cache.del(ids.map(key));
+      for (const prefix of prefixes) cache.del(ids.map((id) => cacheKey(prefix, id)));
     },
-    async flushAll() {
+    async scanFlush() {
       leases.clear();
       // Not cache.flushAll(): a worker's node-cache may hold entries that are none of afc's business.
-      cache.del(cache.keys().filter((k) => k.startsWith(stem)));
+      cache.del(cache.keys().filter((k) => stems.some((stem) => k.startsWith(stem))));
     },
     async ping() {},
     async close() {},
@@ -63,9 +68,6 @@ export function createMemoryStore(options: { keyPrefix: string; cache?: NodeCach
         cache.set(key(id), value, ttlSeconds);
       }
       return refused;
-    },
-    async setUnguarded(id, value, ttlSeconds) {
-      cache.set(key(id), value, ttlSeconds);
     },
   };
 }

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { decode, type Message } from '../../src/codec.js';
 import { DEFAULT_CHANNEL } from '../../src/contract.js';
-import { quoteIdent } from '../../src/migrate/sql-files.js';
+import { quoteIdent } from '../../src/sql/quote.js';
 import { connect, type TestContext } from './pg.js';
 
 export interface Drained {

@@ -1,10 +1,10 @@
 // Test databases: each test file gets its own database on the shared server, dropped when it ends, so
 // files run in parallel without seeing each other's rows or notifications.
-import { readFileSync } from 'node:fs';
 import tap from 'tap';
 import pg from 'pg';
 import { startEmbeddedServer } from '../../src/embedded/embedded-server.js';
-import { quoteIdent } from '../../src/migrate/sql-files.js';
+import { quoteIdent } from '../../src/sql/quote.js';
+import { renderSentrySchema } from '../../src/sql/templates.js';
 
 export interface TestContext {
   teardown(fn: () => unknown): void;
@@ -81,8 +81,5 @@ export async function connect(t: TestContext, url: string): Promise<pg.Client> {
 }
 
 export async function createSentrySchema(client: pg.Client, schema = 'public', options: { cascade?: boolean } = {}): Promise<void> {
-  const template = readFileSync(new URL('../../migrations/demo/sentry-schema.sql', import.meta.url), 'utf8');
-  await client.query(
-    template.replaceAll('{{schema}}', quoteIdent(schema)).replaceAll('{{on_delete}}', options.cascade ? 'ON DELETE CASCADE' : ''),
-  );
+  await client.query(renderSentrySchema(schema, options));
 }

@@ -1,7 +1,7 @@
 // Builds Sentry-shaped rows for tests: workflows with action filters (IF groups linked through WDCG) and an
 // optional WHEN group, which is not an action filter.
 import type pg from 'pg';
-import { quoteIdent } from '../../src/migrate/sql-files.js';
+import { quoteIdent } from '../../src/sql/quote.js';
 
 export interface WorkflowRows {
   id: number;

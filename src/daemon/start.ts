@@ -1,0 +1,132 @@
+// The daemon assembled: store, events (metrics and logs subscribe), the pipeline (source → evictor →
+// store), then what it serves over HTTP (ops server, sidecar). Each piece registers its release as it is
+// set up; stop() releases them in reverse order, each once. Library users call startDaemon; the CLI calls
+// runDaemon with settings it parsed from flags and environment.
+import type { ActionFilterCache } from '../cache/action-filter-cache.js';
+import { AfcError } from '../errors.js';
+import { startOpsServer, type Readiness } from '../http/ops-server.js';
+import { Releasers } from '../lifecycle/releasers.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { openStore } from '../store/open-store.js';
+import { StoreConfigError } from '../store/store-errors.js';
+import type { CacheStore } from '../store/store.js';
+import { startCore } from './core.js';
+import { DaemonEvents } from './events.js';
+import { logEvents } from './log-events.js';
+import { resolveDaemonSettings, type DaemonSettings, type DaemonSettingsInput } from './options.js';
+import { startReadPath } from './read-path.js';
+import { DaemonStats } from './stats.js';
+
+export interface Daemon {
+  readonly settings: DaemonSettings;
+  readonly store: CacheStore;
+  readonly stats: DaemonStats;
+  /** Everything the daemon does, as it happens (evicted, flushed, bad-payload, …). */
+  readonly events: DaemonEvents;
+  /** LISTEN is active right now. */
+  readonly listening: boolean;
+  /** Port of the /metrics, /healthz, /readyz server, when settings.http is set. */
+  readonly httpPort: number | undefined;
+  /** Port of the sidecar API, when settings.serve is set. */
+  readonly servePort: number | undefined;
+  readonly cache: ActionFilterCache | undefined;
+  /** LISTEN active and store answering. */
+  readiness(): Promise<Readiness>;
+  /** Stops listening, lets in-flight evictions finish (bounded), closes what it opened. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  /** Your own store, e.g. createMemoryStore({ keyPrefix, cache: yourNodeCache }); you close it. */
+  store?: CacheStore;
+  logger?: Logger;
+}
+
+/** Library entry point: `await startDaemon({ db, store })` runs the listener in this process. */
+export async function startDaemon(options: DaemonSettingsInput & DaemonDeps = {}): Promise<Daemon> {
+  const { store, logger, ...settings } = options;
+  return runDaemon(resolveDaemonSettings(settings), { store, logger });
+}
+
+export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {}): Promise<Daemon> {
+  const log = deps.logger ?? silentLogger();
+  const releasers = new Releasers();
+  const events = new DaemonEvents();
+  logEvents(events, log);
+  const release = () => releasers.releaseAll((what, err) => log.warn({ msg: 'cleanup failed', what, err: String(err) }));
+  try {
+    const store = deps.store ?? (await openStore(settings.cache, { keyPrefixes: settings.keyPrefix, retryMaxMs: settings.retryMaxMs, log }));
+    if (!deps.store) releasers.push('store', () => store.close());
+    await refuseMisconfiguredStore(store);
+    const stats = new DaemonStats(store.kind, events);
+    const core = await startCore(settings, { store, events, log });
+    releasers.push('pipeline', () => core.stop());
+    const readiness = async (): Promise<Readiness> => {
+      if (!core.listening) return { ready: false, reason: 'not listening on PostgreSQL (reconnecting)' };
+      try {
+        await withTimeout(store.ping(), 1000, 'no answer within 1000 ms');
+        return { ready: true };
+      } catch (error) {
+        return { ready: false, reason: `${store.kind} store unreachable: ${error instanceof Error ? error.message : String(error)}` };
+      }
+    };
+    let httpPort: number | undefined;
+    if (settings.http) {
+      const at = settings.http;
+      const ops = await startOpsServer({ ...at, registry: stats.registry, readiness }).catch((cause: unknown) => {
+        throw new AfcError(`cannot serve --http on ${at.host}:${at.port}`, { cause });
+      });
+      releasers.push('ops server', () => ops.close());
+      httpPort = ops.port;
+      log.info({ msg: 'http listening', host: at.host, port: ops.port });
+    }
+    const reads = settings.serve ? await startReadPath(settings, settings.serve, store, stats, log) : undefined;
+    if (reads) {
+      releasers.push('sidecar', () => reads.close());
+      log.info({ msg: 'sidecar listening', host: settings.serve!.host, port: reads.sidecar.port });
+    }
+    let stopping: Promise<void> | undefined;
+    return {
+      settings,
+      store,
+      stats,
+      events,
+      get listening() {
+        return core.listening;
+      },
+      httpPort,
+      servePort: reads?.sidecar.port,
+      cache: reads?.cache,
+      readiness,
+      stop() {
+        stopping ??= release().then(() => void events.emit('stopped'));
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+/**
+ * A store that answers but refuses afc (a database index it does not have, wrong credentials) fails the
+ * start with the server's own words. One that does not answer yet is fine: the evictor retries and flushes
+ * once it does.
+ */
+async function refuseMisconfiguredStore(store: CacheStore): Promise<void> {
+  try {
+    await withTimeout(store.ping(), 3000, 'no answer within 3000 ms');
+  } catch (error) {
+    if (error instanceof StoreConfigError) throw error;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
