@@ -192,3 +192,19 @@ t.test('more pending ids than maxPendingIds turn into one flush: memory stays bo
   t.same(store.calls, [[1], 'flush']);
   t.same(seen.flushed?.map((f) => f.cause), ['evict-overflow']);
 });
+
+t.test('flushes keep a floor between them; requests during the wait join the pending flush', async (t) => {
+  let now = 0;
+  const { store, evictor, seen } = setup({ flushFloorMs: 50, now: () => now });
+  evictor.flush('connect');
+  await evictor.idle();
+  for (let i = 0; i < 20; i++) evictor.flush('overflow');
+  evictor.evict([5], origin);
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(store.calls, ['flush'], 'the second flush waits for the floor');
+  for (let i = 0; i < 20; i++) evictor.flush('truncate');
+  now = 50;
+  await evictor.idle();
+  t.same(store.calls, ['flush', 'flush'], '41 requests after the first flush: one more flush');
+  t.same(seen.flushed?.map((f) => f.cause), ['connect', 'overflow']);
+});

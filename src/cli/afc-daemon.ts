@@ -45,12 +45,14 @@ async function start(settings: DaemonSettings, io: Io, signals: NodeJS.EventEmit
   let daemon: Daemon | undefined;
   let stopRequested: string | undefined;
   let resolveStopped: (code: number) => void = () => {};
+  const startup = new AbortController();
   const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
   const onSignal = (signal: string) => {
     if (stopRequested) return;
     stopRequested = signal;
     log.info({ msg: 'stopping', signal });
     if (daemon) void daemon.stop().then(() => resolveStopped(0), () => resolveStopped(1));
+    else startup.abort();
   };
   const onTerm = () => onSignal('SIGTERM');
   const onInt = () => onSignal('SIGINT');
@@ -58,10 +60,15 @@ async function start(settings: DaemonSettings, io: Io, signals: NodeJS.EventEmit
   signals.on('SIGINT', onInt);
   try {
     log.info({ msg: 'starting', db: settings.db.display, cache: cacheDisplay(settings.cache), keyPrefix: settings.keyPrefix, channel: settings.channel });
-    daemon = await runDaemon(settings, { logger: log });
+    daemon = await runDaemon(settings, { logger: log, signal: startup.signal });
     if (stopRequested) void daemon.stop().then(() => resolveStopped(0), () => resolveStopped(1));
     return await stopped;
   } catch (error) {
+    if (stopRequested) {
+      // Asked to stop while still starting: what it had opened is closed, and that is a clean stop.
+      log.info({ msg: 'stopped', during: 'start-up' });
+      return 0;
+    }
     log.fatal({ msg: 'startup failed', err: describeError(error) });
     return reportStartupError(io, error);
   } finally {

@@ -18,10 +18,19 @@ export interface DaemonCore {
   stop(): Promise<void>;
 }
 
-export async function startCore(settings: DaemonSettings, deps: { store: EvictionStore; events: DaemonEvents; log: Logger }): Promise<DaemonCore> {
-  const { store, events, log } = deps;
+export async function startCore(
+  settings: DaemonSettings,
+  deps: { store: EvictionStore; events: DaemonEvents; log: Logger; signal?: AbortSignal },
+): Promise<DaemonCore> {
+  const { store, events, log, signal } = deps;
   const flush = createFlusher(store, settings.flush ?? defaultFlushMode(store), { db: settings.db, schema: settings.schema });
-  const evictor = new Evictor(store, { flush, events, retryMaxMs: settings.retryMaxMs, redeleteAfterMs: settings.redeleteAfterMs });
+  const evictor = new Evictor(store, {
+    flush,
+    events,
+    retryMaxMs: settings.retryMaxMs,
+    redeleteAfterMs: settings.redeleteAfterMs,
+    flushFloorMs: settings.flushFloorMs,
+  });
   const recovery: FlushCause = store.kind === 'memcached' ? 'memcached-recovery' : 'redis-recovery';
   store.onRecovered?.(() => {
     events.emit('store-recovered', { store: store.kind });
@@ -34,7 +43,7 @@ export async function startCore(settings: DaemonSettings, deps: { store: Evictio
   };
   let source: Source;
   try {
-    source = await startPgSource({ ...settings, log, events, deliver });
+    source = await startPgSource({ ...settings, log, events, deliver, signal });
   } catch (error) {
     evictor.close();
     throw error;

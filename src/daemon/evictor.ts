@@ -28,6 +28,8 @@ export interface EvictorOptions {
   maxPendingIds?: number;
   /** Ids per store operation (default 10,000). */
   maxBatch?: number;
+  /** Least time from the end of one flush to the start of the next (default 0): a storm of requests costs one flush per floor. */
+  flushFloorMs?: number;
   /** Backoff of the first retry (default 100 ms); doubles up to retryMaxMs. */
   retryBaseMs?: number;
   now?: () => number;
@@ -44,6 +46,7 @@ export class Evictor {
   private readonly maxPending: number;
   private readonly maxBatch: number;
   private readonly now: () => number;
+  private lastFlushEnded = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: EvictionStore,
@@ -106,13 +109,18 @@ export class Evictor {
 
   private async drain(): Promise<void> {
     while (this.pendingFlush !== undefined || this.pendingIds.size > 0) {
+      if (this.pendingFlush !== undefined && !(await this.flushFloor())) return;
       // No ids are pending while a flush is (flush() clears them and evict() defers to it).
       const cause = this.pendingFlush;
       this.pendingFlush = undefined;
       try {
         if (cause !== undefined) {
           const started = this.now();
-          await this.options.flush();
+          try {
+            await this.options.flush();
+          } finally {
+            this.lastFlushEnded = this.now();
+          }
           this.options.events.emit('flushed', { store: this.store.kind, cause, ms: this.now() - started });
         } else {
           const batch = this.takeBatch();
@@ -134,6 +142,20 @@ export class Evictor {
         if (this.closed) return;
       }
     }
+  }
+
+  /**
+   * Waits out the floor between flushes, with the flush still pending: requests arriving meanwhile join
+   * it, and evictions are covered by it. Resolves false if the evictor was closed meanwhile.
+   */
+  private async flushFloor(): Promise<boolean> {
+    const wait = this.lastFlushEnded + (this.options.flushFloorMs ?? 0) - this.now();
+    if (wait <= 0) return true;
+    const delay = cancellableDelay(wait);
+    this.retryWait = delay;
+    await delay.promise;
+    this.retryWait = undefined;
+    return !this.closed;
   }
 
   /** Up to maxBatch pending ids, oldest first: a burst is applied in slices, so memory stays bounded. */

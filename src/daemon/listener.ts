@@ -14,6 +14,7 @@ import { AfcError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, cancellableDelay } from './backoff.js';
 import type { DaemonSettings } from './options.js';
+import { sessionOverrides } from './session-timeouts.js';
 
 // pg-listen is CommonJS with an ES-style default export: under ESM it sits on `.default`.
 const createSubscriber = pgListen.default;
@@ -33,6 +34,8 @@ export class Listener {
   private closed = false;
   private connectedNow = false;
   private pendingWait: { cancel: () => void } | undefined;
+  /** `options` for the LISTEN session's startup (session-timeouts.ts); probed once, before the first LISTEN. */
+  private sessionOptions: string | undefined | null = null;
   /** Subscribers given up on; if pg-listen's own reconnect revives one, it is closed again. */
   private readonly retired = new WeakSet<Subscriber>();
   /** Subscribers whose first connect + LISTEN (ours to report) is done; 'connected' after that is a reconnect. */
@@ -43,10 +46,21 @@ export class Listener {
     private readonly handlers: ListenerHandlers,
   ) {}
 
-  /** Connects and LISTENs, retrying until `startupTimeoutMs`; rejects with an AfcError after that. */
-  static async start(options: ListenerOptions, handlers: ListenerHandlers): Promise<Listener> {
+  /**
+   * Connects and LISTENs, retrying until `startupTimeoutMs`; rejects with an AfcError after that, or at
+   * once when `signal` aborts (SIGTERM during start-up must not wait out the retries).
+   */
+  static async start(options: ListenerOptions, handlers: ListenerHandlers, signal?: AbortSignal): Promise<Listener> {
     const listener = new Listener(options, handlers);
-    await listener.connectLoop(Date.now() + options.startupTimeoutMs);
+    const abort = () => void listener.close();
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await listener.connectLoop(Date.now() + options.startupTimeoutMs);
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+    if (listener.closed) throw new AfcError('start-up cancelled');
     handlers.onListening({ reconnect: false });
     return listener;
   }
@@ -67,6 +81,7 @@ export class Listener {
     const { heartbeatMs, retryMaxMs } = this.options;
     const subscriber: Subscriber = createSubscriber(
       clientConfig(this.options.db, 'afc-daemon', {
+        ...(this.sessionOptions ? { options: this.sessionOptions } : {}),
         query_timeout: heartbeatMs,
         connectionTimeoutMillis: Math.max(heartbeatMs, 5000),
         keepAlive: true,
@@ -128,9 +143,14 @@ export class Listener {
   private async connectLoop(deadline: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new AfcError('listener closed');
-      const subscriber = this.newSubscriber();
-      this.subscriber = subscriber;
+      let subscriber: Subscriber | undefined;
       try {
+        if (this.sessionOptions === null) {
+          this.sessionOptions = await sessionOverrides(this.options.db, Math.max(this.options.heartbeatMs, 5000), this.options.log);
+        }
+        if (this.closed) throw new AfcError('listener closed');
+        subscriber = this.newSubscriber();
+        this.subscriber = subscriber;
         await subscriber.connect();
         await subscriber.listenTo(this.options.channel);
         this.established.add(subscriber);
@@ -139,7 +159,8 @@ export class Listener {
         return;
       } catch (cause) {
         this.subscriber = undefined;
-        await this.retire(subscriber);
+        if (subscriber) await this.retire(subscriber);
+        if (this.closed) throw new AfcError('listener closed', { cause });
         const delay = backoffDelay(attempt, 200, this.options.retryMaxMs);
         if (Date.now() + delay > deadline) {
           throw new AfcError(`cannot LISTEN on PostgreSQL at ${this.options.db.display}`, { cause });

@@ -2,7 +2,7 @@
 // --help from this table, the library (startDaemon) its types, defaults and validation.
 import { dbOption } from '../config/common-options.js';
 import { option, resolveOptions, type OptionInput, type OptionValues } from '../config/option-table.js';
-import { hostPort, identifier, oneOf, timerMs, unitFraction, wholeNumber, type HostPort } from '../config/parsers.js';
+import { hostPort, identifier, MAX_TIMER_MS, oneOf, timerMs, unitFraction, wholeNumber, type HostPort } from '../config/parsers.js';
 import { DEFAULT_CHANNEL } from '../contract.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { CACHE_URL_FORMS, parseCacheOption, type CacheChoice } from '../store/cache-url.js';
@@ -35,6 +35,12 @@ export const DAEMON_OPTIONS = {
     default: undefined,
     defaultText: 'scan for memory, enumerate otherwise',
     parse: oneOf(FLUSH_MODES),
+  }),
+  flushFloorMs: option<number>({
+    flag: '--flush-floor-ms <ms>',
+    help: 'least time between two flushes: a storm of flush requests (any database user may NOTIFY) costs one flush per floor',
+    default: 1000,
+    parse: wholeNumber(0, MAX_TIMER_MS, ' of milliseconds'),
   }),
   logLevel: option<LogLevel>({ flag: '--log-level <level>', env: 'AFC_LOG_LEVEL', help: LOG_LEVELS.join(', '), default: 'info', parse: oneOf(LOG_LEVELS) }),
   logFormat: option<'json' | 'pretty'>({ flag: '--log-format <format>', help: 'json lines, or pretty for a terminal', default: 'json', parse: oneOf(['json', 'pretty'] as const) }),

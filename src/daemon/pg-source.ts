@@ -17,6 +17,8 @@ export type PgSourceOptions = ListenerOptions & {
   events: DaemonEvents;
   /** Where decoded invalidations go (the evictors). */
   deliver: (invalidation: Invalidation) => void;
+  /** Aborting it ends start-up retries at once. */
+  signal?: AbortSignal;
 };
 
 const TRIGGER_FLUSH: Record<string, FlushCause> = { truncate: 'truncate', overflow: 'overflow', error: 'trigger-error' };
@@ -24,7 +26,9 @@ const TRIGGER_FLUSH: Record<string, FlushCause> = { truncate: 'truncate', overfl
 /** Connects and LISTENs (retrying until startupTimeoutMs, then rejecting); delivers from then on. */
 export async function startPgSource(options: PgSourceOptions): Promise<Source> {
   const { events, deliver } = options;
-  const listener = await Listener.start(options, {
+  const listener = await Listener.start(
+    options,
+    {
     onNotification(payload) {
       events.emit('notification');
       const decoded = decode(payload);
@@ -42,7 +46,9 @@ export async function startPgSource(options: PgSourceOptions): Promise<Source> {
     onDisconnected(reason) {
       events.emit('disconnected', { reason });
     },
-  });
+    },
+    options.signal,
+  );
   return {
     get connected() {
       return listener.connected;

@@ -26,6 +26,8 @@ export interface Daemon {
   readonly events: DaemonEvents;
   /** LISTEN is active right now. */
   readonly listening: boolean;
+  /** Ids waiting for the next store operation (bounded: past the bound they become one flush). */
+  readonly pendingEvictions: number;
   /** Port of the /metrics, /healthz, /readyz server, when settings.http is set. */
   readonly httpPort: number | undefined;
   /** Port of the sidecar API, when settings.serve is set. */
@@ -41,12 +43,14 @@ export interface DaemonDeps {
   /** Your own store, e.g. createMemoryStore({ keyPrefix, cache: yourNodeCache }); you close it. */
   store?: CacheStore;
   logger?: Logger;
+  /** Aborting it during start-up stops the connection retries at once (start-up then rejects). */
+  signal?: AbortSignal;
 }
 
 /** Library entry point: `await startDaemon({ db, store })` runs the listener in this process. */
 export async function startDaemon(options: DaemonSettingsInput & DaemonDeps = {}): Promise<Daemon> {
-  const { store, logger, ...settings } = options;
-  return runDaemon(resolveDaemonSettings(settings), { store, logger });
+  const { store, logger, signal, ...settings } = options;
+  return runDaemon(resolveDaemonSettings(settings), { store, logger, signal });
 }
 
 export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {}): Promise<Daemon> {
@@ -60,7 +64,7 @@ export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {})
     if (!deps.store) releasers.push('store', () => store.close());
     await refuseMisconfiguredStore(store);
     const stats = new DaemonStats(store.kind, events);
-    const core = await startCore(settings, { store, events, log });
+    const core = await startCore(settings, { store, events, log, signal: deps.signal });
     releasers.push('pipeline', () => core.stop());
     const readiness = async (): Promise<Readiness> => {
       if (!core.listening) return { ready: false, reason: 'not listening on PostgreSQL (reconnecting)' };
@@ -94,6 +98,9 @@ export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {})
       events,
       get listening() {
         return core.listening;
+      },
+      get pendingEvictions() {
+        return core.evictor.pending;
       },
       httpPort,
       servePort: reads?.sidecar.port,
