@@ -24,4 +24,5 @@ BEGIN
   END LOOP;
 END
 $do$;
+DROP TABLE IF EXISTS {{schema}}.afc_secret;
 DROP TABLE IF EXISTS {{schema}}.afc_migrations;

@@ -19,12 +19,29 @@ export interface ActionFilter {
 
 /**
  * Why every entry had to go. The trigger's own reasons (truncate, overflow, trigger-error), the listener's
- * (connect, reconnect: notifications may have been missed), and a store's (it lost evictions while away).
+ * (connect, reconnect: notifications may have been missed), a store's (it lost evictions while away),
+ * the evictor's (evict-overflow: too many pending ids), the verifier's (unverified: a signed payload
+ * whose key could not be read), and a stream host's (relay-gap: no relay covered a stretch of time;
+ * trimmed: entries it needed left the stream).
  */
-export const FLUSH_CAUSES = ['connect', 'reconnect', 'truncate', 'overflow', 'trigger-error', 'redis-recovery', 'memcached-recovery', 'evict-overflow'] as const;
+export const FLUSH_CAUSES = [
+  'connect',
+  'reconnect',
+  'truncate',
+  'overflow',
+  'trigger-error',
+  'redis-recovery',
+  'memcached-recovery',
+  'evict-overflow',
+  'unverified',
+  'relay-gap',
+  'trimmed',
+] as const;
 export type FlushCause = (typeof FLUSH_CAUSES)[number];
 
 /** What a source delivers to the evictor: evict these workflows, or flush everything. */
 export type Invalidation =
-  | { op: 'evict'; src: TableCode; /** epoch ms when the trigger ran */ ts: number; ids: readonly number[] }
-  | { op: 'flush'; cause: FlushCause };
+  | { op: 'evict'; src: TableCode; /** epoch ms when the trigger ran */ ts: number; ids: readonly number[]; eid?: string }
+  | { op: 'flush'; cause: FlushCause; eid?: string };
+// `eid`: what identifies the payload it came from (its signature), so copies of it (two relays both
+// publishing it) can be recognised.

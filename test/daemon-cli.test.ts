@@ -26,7 +26,7 @@ t.test('--version prints the package version, on both bins', async (t) => {
 
 t.test('--help shows each option with its default and environment variable', async (t) => {
   const help = (await runCli(DAEMON_BIN, ['--help'])).stdout.replace(/\s+/g, ' ');
-  t.match(help, /--cache <url> [^-]*\(env AFC_CACHE; default: memory\)/);
+  t.match(help, /--cache <url> [^-]*\(env AFC_CACHE; default: memory; none on a relay \(--publish\)\)/);
   t.match(help, /--key-prefix <str> .*\(env AFC_KEY_PREFIX; default: ''; repeatable\)/);
   t.match(help, /--flush <mode> .*\(default: scan for memory, enumerate otherwise\)/);
   t.match(help, /--heartbeat-ms <ms> .*\(default: 2000\)/);

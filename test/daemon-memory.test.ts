@@ -4,7 +4,7 @@ import t from 'tap';
 import NodeCache from 'node-cache';
 // The package's own name: what a Node worker embedding the daemon imports.
 import { startDaemon, createMemoryStore } from 'afc';
-import { encode } from '../src/codec.js';
+import { triggerPayload } from './helpers/signing.js';
 import { cacheKey, DEFAULT_CHANNEL } from '../src/contract.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
@@ -163,7 +163,9 @@ t.test('a burst of 30,000 evictions in one commit is applied in slices of at mos
   await waitFor(() => burst.stats.flushes.connect === 1, 'the flush after the first connect');
   const ids = Array.from({ length: 30_000 }, (_, i) => i + 1);
   burstCache.mset(ids.map((id) => ({ key: cacheKey('burst:', id), val: [] })));
-  const payloads = Array.from({ length: 30 }, (_, i) => encode({ op: 'evict', src: 'dc', ts: Date.now(), ids: ids.slice(i * 1000, (i + 1) * 1000) }));
+  const payloads = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => triggerPayload(db, { op: 'evict', src: 'dc', ts: Date.now(), ids: ids.slice(i * 1000, (i + 1) * 1000) })),
+  );
   await db.query('BEGIN');
   await db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [DEFAULT_CHANNEL, payloads]);
   await db.query('COMMIT');

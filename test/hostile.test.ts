@@ -1,6 +1,7 @@
-// Hostile database users and misconfigured servers (any role with CONNECT may NOTIFY the channel): a
-// flood of forged flushes costs one flush per floor, a flood of forged evictions keeps the pending set
-// bounded, a real change is still evicted meanwhile; a server that would cut idle sessions does not make
+// Hostile database users and misconfigured servers (any role with CONNECT may NOTIFY the channel): floods
+// of forged flushes and evictions are rejected (unsigned), counted, logged a few lines a window, and a
+// real change is still evicted meanwhile (the floor between flushes and the bound on pending ids, for what
+// does verify, are in test/evictor.test.ts); a server that would cut idle sessions does not make
 // the daemon reconnect (and flush) again and again; SIGTERM during start-up retries stops it at once.
 import t from 'tap';
 import NodeCache from 'node-cache';
@@ -41,12 +42,12 @@ t.teardown(() => daemon.stop());
 await waitFor(() => daemon.stats.flushes.connect === 1, 'the connect flush');
 const key = (id: number) => cacheKey('', id);
 
-t.test('5,000 forged flushes cost one flush per floor, and a real change is still evicted', async (t) => {
+t.test('5,000 forged flushes flush nothing and are counted, and a real change is still evicted', async (t) => {
   const attacker = await connect(t, attackerUrl);
   const w = await sentry.workflow([1]);
   cache.set(key(w.id), []);
   const before = daemon.stats.flushes.truncate;
-  const started = Date.now();
+  const bad = daemon.stats.badPayloads;
   const storm = (async () => {
     // Distinct payloads (identical ones in one transaction are delivered once), 100 per commit.
     for (let i = 0; i < 50; i++) {
@@ -61,15 +62,12 @@ t.test('5,000 forged flushes cost one flush per floor, and a real change is stil
   await db.query('UPDATE workflow_engine_dataconditiongroup SET logic_type = $1 WHERE id = $2', ['none', w.groups[0]]);
   await waitFor(() => !cache.has(key(w.id)), 'the real change evicted during the storm');
   await storm;
-  await waitFor(() => daemon.pendingEvictions === 0 && daemon.stats.notifications > 5000, 'the storm received');
-  await sleep(600);
-  const flushes = daemon.stats.flushes.truncate - before;
-  const elapsed = Date.now() - started;
-  t.ok(flushes >= 1, 'the forged flushes were honoured (unsigned payloads are still accepted)');
-  t.ok(flushes <= elapsed / 500 + 2, `${flushes} flushes for 5,000 requests in ${elapsed} ms (floor 500 ms)`);
+  await waitFor(() => daemon.stats.badPayloads - bad === 5000, 'every forged flush rejected (unsigned)');
+  t.equal(daemon.stats.flushes.truncate - before, 0, 'no flush');
+  t.equal(daemon.listening, true);
 });
 
-t.test('a flood of forged evictions keeps the pending set bounded, and a real change is still evicted', async (t) => {
+t.test('a flood of forged evictions is rejected, the pending set stays bounded, and a real change is still evicted', async (t) => {
   const attacker = await connect(t, attackerUrl);
   const w = await sentry.workflow([1]);
   let maxPending = 0;

@@ -59,7 +59,7 @@ async function start(settings: DaemonSettings, io: Io, signals: NodeJS.EventEmit
   signals.on('SIGTERM', onTerm);
   signals.on('SIGINT', onInt);
   try {
-    log.info({ msg: 'starting', db: settings.db.display, cache: cacheDisplay(settings.cache), keyPrefix: settings.keyPrefix, channel: settings.channel });
+    log.info({ msg: 'starting', db: settings.db.display, cache: settings.cache ? cacheDisplay(settings.cache) : settings.publish ? 'none' : 'memory', keyPrefix: settings.keyPrefix, channel: settings.channel });
     daemon = await runDaemon(settings, { logger: log, signal: startup.signal });
     if (stopRequested) void daemon.stop().then(() => resolveStopped(0), () => resolveStopped(1));
     return await stopped;

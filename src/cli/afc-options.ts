@@ -17,6 +17,14 @@ export const MIGRATE_OPTIONS = {
   channel: channel('the channel the triggers NOTIFY (afc-daemon --channel must match)'),
   dryRun: option<boolean>({ flag: '--dry-run', help: 'print the SQL that would run and change nothing', default: false, parse: () => true }),
   lockTimeout,
+  daemonRole: option<string[]>({
+    flag: '--daemon-role <role>',
+    help: "a role afc-daemon connects as: it may read the payload signing key (nothing else); repeat for several",
+    default: [],
+    defaultText: 'none (the daemon connects as afc\'s owner)',
+    repeatable: true,
+    parse: (text, label) => [identifier(text, label)],
+  }),
 };
 
 export const UNINSTALL_OPTIONS = {

@@ -33,7 +33,7 @@ export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io, sig
 
   command('migrate', 'install or upgrade the triggers (idempotent; one transaction; safe to run from several hosts at once)', MIGRATE_OPTIONS, async (opts) => {
     const result = await withClient(opts.db, 'afc-migrate', (client) =>
-      migrate(client, { schema: opts.schema, dryRun: opts.dryRun, lockTimeoutMs: opts.lockTimeout, channel: opts.channel }),
+      migrate(client, { schema: opts.schema, dryRun: opts.dryRun, lockTimeoutMs: opts.lockTimeout, channel: opts.channel, daemonRoles: opts.daemonRole }),
     );
     for (const warning of result.warnings) io.err(`afc: warning: ${warning}\n`);
     if (opts.dryRun) {
@@ -42,6 +42,7 @@ export async function runAfc(argv: string[], env: NodeJS.ProcessEnv, io: Io, sig
       return;
     }
     for (const m of result.applied) io.out(`applied migration ${m.version} (${m.name}) to schema ${opts.schema}\n`);
+    for (const role of opts.daemonRole) io.out(`role ${role} may read the payload signing key of schema ${opts.schema}\n`);
     if (result.channelChanged) io.out(`the triggers now NOTIFY channel ${result.channel} (was ${result.channelChanged.from ?? 'none'})\n`);
     if (result.applied.length === 0 && !result.channelChanged) {
       io.out(`afc is up to date in schema ${opts.schema} (version ${result.version}, channel ${result.channel}); nothing to do\n`);

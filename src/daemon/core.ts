@@ -1,6 +1,6 @@
-// The daemon's pipeline: a source (the PostgreSQL listener) delivers invalidations to the evictor, which
-// applies them to the store; everything it does is reported as events. What is served over HTTP (ops
-// server, sidecar) is composed around it by start.ts.
+// The daemon's pipeline: a source delivers invalidations to its targets (the store's evictor, a stream
+// publisher); everything it does is reported as events. What is served over HTTP (ops server, sidecar) is
+// composed around it by start.ts.
 import type { Logger } from '../log.js';
 import type { FlushCause, Invalidation } from '../model.js';
 import type { EvictionStore } from '../store/store.js';
@@ -9,20 +9,99 @@ import { Evictor } from './evictor.js';
 import { createFlusher, defaultFlushMode } from './flush.js';
 import type { DaemonSettings } from './options.js';
 import { startPgSource, type Source } from './pg-source.js';
+import type { Publisher } from '../stream/publisher.js';
+import { streamKey as streamKeyOf } from '../stream/stream-target.js';
 
 export interface DaemonCore {
-  /** The source is delivering (LISTEN active). */
+  /** The source is delivering (LISTEN active, or the stream read, on a host). */
   readonly listening: boolean;
-  readonly evictor: Evictor;
-  /** Stops the source, lets pending evictions finish (bounded by shutdownTimeoutMs), stops retrying. */
+  /** Applies invalidations to the store; none on a relay without a store. */
+  readonly evictor: Evictor | undefined;
+  /** Whether payloads are signed and verified (signing.ts). */
+  readonly signing: Source['signing'];
+  /** Stops the source, lets pending work finish (bounded by shutdownTimeoutMs), stops retrying. */
   stop(): Promise<void>;
 }
 
+/**
+ * The pipeline, from a source to its targets. Sources: the PostgreSQL listener, or on a host (--source)
+ * the relays' Redis Stream. Targets: the evictor of the store (if any), and on a relay (--publish) the
+ * stream publisher. Stream code is loaded only by the roles that use it.
+ */
 export async function startCore(
   settings: DaemonSettings,
-  deps: { store: EvictionStore; events: DaemonEvents; log: Logger; signal?: AbortSignal },
+  deps: { store: EvictionStore | undefined; events: DaemonEvents; log: Logger; signal?: AbortSignal },
 ): Promise<DaemonCore> {
   const { store, events, log, signal } = deps;
+  const evictor = store ? startEvictor(settings, store, events) : undefined;
+  const streamKey = streamKeyOf(settings.keyPrefix[0]);
+  let publisher: Publisher | undefined;
+  let source: Source;
+  try {
+    if (settings.publish) {
+      const { startPublisher } = await import('../stream/publisher.js');
+      publisher = await startPublisher({
+        target: settings.publish,
+        streamKey,
+        retention: settings.retention,
+        heartbeatMs: settings.streamHeartbeatMs,
+        retryMaxMs: settings.retryMaxMs,
+        listenerHeartbeatMs: settings.heartbeatMs,
+        events,
+        log,
+      });
+    }
+    const deliver = (invalidation: Invalidation) => {
+      if (evictor) {
+        if (invalidation.op === 'flush') evictor.flush(invalidation.cause);
+        else evictor.evict(invalidation.ids, invalidation);
+      }
+      publisher?.publish(invalidation);
+    };
+    if (settings.source) {
+      const { startStreamSource } = await import('../stream/stream-source.js');
+      source = await startStreamSource({
+        target: settings.source,
+        streamKey,
+        heartbeatMs: settings.streamHeartbeatMs,
+        retryMaxMs: settings.retryMaxMs,
+        startupTimeoutMs: settings.startupTimeoutMs,
+        events,
+        log,
+        deliver,
+        signal,
+      });
+    } else {
+      source = await startPgSource({ ...settings, log, events, deliver, signal });
+    }
+  } catch (error) {
+    evictor?.close();
+    await publisher?.close();
+    throw error;
+  }
+  return {
+    get listening() {
+      return source.connected;
+    },
+    evictor,
+    get signing() {
+      return source.signing;
+    },
+    async stop() {
+      await source.close();
+      events.emit('disconnected', { reason: 'stopping' });
+      const drained = await Promise.race([
+        Promise.all([evictor?.idle(), publisher?.idle()]).then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, settings.shutdownTimeoutMs, false).unref()),
+      ]);
+      if (!drained) log.warn({ msg: 'shutdown timeout', pendingEvictionsDropped: true });
+      evictor?.close();
+      await publisher?.close();
+    },
+  };
+}
+
+function startEvictor(settings: DaemonSettings, store: EvictionStore, events: DaemonEvents): Evictor {
   const flush = createFlusher(store, settings.flush ?? defaultFlushMode(store), { db: settings.db, schema: settings.schema });
   const evictor = new Evictor(store, {
     flush,
@@ -37,31 +116,5 @@ export async function startCore(
     evictor.flush(recovery);
     evictor.retryNow();
   });
-  const deliver = (invalidation: Invalidation) => {
-    if (invalidation.op === 'flush') evictor.flush(invalidation.cause);
-    else evictor.evict(invalidation.ids, invalidation);
-  };
-  let source: Source;
-  try {
-    source = await startPgSource({ ...settings, log, events, deliver, signal });
-  } catch (error) {
-    evictor.close();
-    throw error;
-  }
-  return {
-    get listening() {
-      return source.connected;
-    },
-    evictor,
-    async stop() {
-      await source.close();
-      events.emit('disconnected', { reason: 'stopping' });
-      const drained = await Promise.race([
-        evictor.idle().then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(resolve, settings.shutdownTimeoutMs, false).unref()),
-      ]);
-      if (!drained) log.warn({ msg: 'shutdown timeout', pendingEvictionsDropped: true });
-      evictor.close();
-    },
-  };
+  return evictor;
 }

@@ -22,6 +22,12 @@ export interface DaemonEventMap {
   /** The store said it is reachable again after an outage (a flush follows). */
   'store-recovered': [{ store: StoreKind }];
   stopped: [];
+  /** A relay appended an entry to the stream (evict, flush or gap). */
+  published: [{ op: string }];
+  /** A relay's heartbeat was appended. */
+  'relay-heartbeat': [{ relay: string }];
+  /** A host read entries from the stream: how far behind the newest it was. */
+  consumed: [{ count: number; lagMs: number; lagEntries: number }];
 }
 
 export class DaemonEvents extends EventEmitter<DaemonEventMap> {}

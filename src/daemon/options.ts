@@ -7,16 +7,44 @@ import { DEFAULT_CHANNEL } from '../contract.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { CACHE_URL_FORMS, parseCacheOption, type CacheChoice } from '../store/cache-url.js';
 import { FLUSH_MODES, type FlushMode } from './flush.js';
+import { parseRetention, parseStreamTarget, type Retention, type StreamTarget } from '../stream/stream-target.js';
 
 export const DAEMON_OPTIONS = {
   db: dbOption,
-  cache: option<CacheChoice>({
+  cache: option<CacheChoice | undefined>({
     flag: '--cache <url>',
     env: 'AFC_CACHE',
     help: `where entries live: ${CACHE_URL_FORMS}`,
-    default: { kind: 'memory' },
-    defaultText: 'memory',
+    default: undefined,
+    defaultText: 'memory; none on a relay (--publish)',
     parse: (text) => parseCacheOption(text),
+  }),
+  publish: option<StreamTarget | undefined>({
+    flag: '--publish <url>',
+    help: 'relay: LISTEN as usual and append every invalidation to the Redis Stream <key-prefix>{afc}:invalidations there (redis://… or redis+cluster://…), for hosts started with --source',
+    default: undefined,
+    defaultText: 'off',
+    parse: parseStreamTarget,
+  }),
+  source: option<StreamTarget | undefined>({
+    flag: '--source <url>',
+    help: 'host: read invalidations from the relays\' Redis Stream instead of LISTENing on PostgreSQL (no PostgreSQL session for it)',
+    default: undefined,
+    defaultText: 'off (LISTEN)',
+    parse: parseStreamTarget,
+  }),
+  retention: option<Retention>({
+    flag: '--retention <n|age>',
+    help: "how much of the stream a relay keeps: a count of entries (100000) or an age (10m, 1h); a host further behind than that flushes",
+    default: { maxLen: 100_000 },
+    defaultText: '100000',
+    parse: parseRetention,
+  }),
+  streamHeartbeatMs: option<number>({
+    flag: '--stream-heartbeat-ms <ms>',
+    help: 'how often a relay tells the hosts it is still listening (hosts that hear no relay for 3 periods treat the gap as a loss)',
+    default: 1000,
+    parse: timerMs,
   }),
   keyPrefix: option<string[]>({
     flag: '--key-prefix <str>',
@@ -74,9 +102,15 @@ export type DaemonSettings = OptionValues<typeof DAEMON_OPTIONS>;
  * What startDaemon accepts: any option, in its own type, except those parsed from text by nature (URLs
  * and HOST:PORT addresses are given as strings).
  */
-export type DaemonSettingsInput = Omit<OptionInput<typeof DAEMON_OPTIONS>, 'db' | 'cache' | 'http' | 'serve'> & {
+export type DaemonSettingsInput = Omit<OptionInput<typeof DAEMON_OPTIONS>, 'db' | 'cache' | 'publish' | 'source' | 'retention' | 'http' | 'serve'> & {
   db?: string;
   cache?: string;
+  /** Relay: the Redis URL of the stream to append to. */
+  publish?: string;
+  /** Host: the Redis URL of the stream to read instead of LISTENing. */
+  source?: string;
+  /** '100000' (entries) or '10m' (age). */
+  retention?: string;
   /** 'HOST:PORT' (port 0 picks a free one). */
   http?: string;
   serve?: string;

@@ -3,7 +3,7 @@
 // set up; stop() releases them in reverse order, each once. Library users call startDaemon; the CLI calls
 // runDaemon with settings it parsed from flags and environment.
 import type { ActionFilterCache } from '../cache/action-filter-cache.js';
-import { AfcError } from '../errors.js';
+import { AfcError, UsageError } from '../errors.js';
 import { startOpsServer, type Readiness } from '../http/ops-server.js';
 import { Releasers } from '../lifecycle/releasers.js';
 import type { Logger } from '../log.js';
@@ -20,7 +20,8 @@ import { DaemonStats } from './stats.js';
 
 export interface Daemon {
   readonly settings: DaemonSettings;
-  readonly store: CacheStore;
+  /** Where entries are evicted; none on a relay started without --cache. */
+  readonly store: CacheStore | undefined;
   readonly stats: DaemonStats;
   /** Everything the daemon does, as it happens (evicted, flushed, bad-payload, …). */
   readonly events: DaemonEvents;
@@ -28,6 +29,8 @@ export interface Daemon {
   readonly listening: boolean;
   /** Ids waiting for the next store operation (bounded: past the bound they become one flush). */
   readonly pendingEvictions: number;
+  /** 'on' once payloads are verified with the database's key; 'off' where signing is not installed. */
+  readonly signing: 'unknown' | 'off' | 'on' | 'unreadable';
   /** Port of the /metrics, /healthz, /readyz server, when settings.http is set. */
   readonly httpPort: number | undefined;
   /** Port of the sidecar API, when settings.serve is set. */
@@ -60,14 +63,20 @@ export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {})
   logEvents(events, log);
   const release = () => releasers.releaseAll((what, err) => log.warn({ msg: 'cleanup failed', what, err: String(err) }));
   try {
-    const store = deps.store ?? (await openStore(settings.cache, { keyPrefixes: settings.keyPrefix, retryMaxMs: settings.retryMaxMs, log }));
-    if (!deps.store) releasers.push('store', () => store.close());
-    await refuseMisconfiguredStore(store);
-    const stats = new DaemonStats(store.kind, events);
+    if (settings.publish && settings.source) throw new UsageError('--publish (a relay) and --source (a host) exclude each other: a process is one or the other');
+    // A relay publishes and evicts nothing of its own unless given a --cache; everything else has a store.
+    const choice = settings.cache ?? (settings.publish ? undefined : ({ kind: 'memory' } as const));
+    const store = deps.store ?? (choice ? await openStore(choice, { keyPrefixes: settings.keyPrefix, retryMaxMs: settings.retryMaxMs, log }) : undefined);
+    if (store && !deps.store) releasers.push('store', () => store.close());
+    if (store) await refuseMisconfiguredStore(store);
+    if (settings.serve && !store) throw new UsageError('--serve needs a store to read through: give --cache');
+    const stats = new DaemonStats(store?.kind ?? 'none', events);
     const core = await startCore(settings, { store, events, log, signal: deps.signal });
     releasers.push('pipeline', () => core.stop());
     const readiness = async (): Promise<Readiness> => {
       if (!core.listening) return { ready: false, reason: 'not listening on PostgreSQL (reconnecting)' };
+      if (core.signing === 'unreadable') return { ready: false, reason: 'payloads are signed but the signing key cannot be read (see the log): every change is a flush' };
+      if (!store) return { ready: true };
       try {
         await withTimeout(store.ping(), 1000, 'no answer within 1000 ms');
         return { ready: true };
@@ -85,7 +94,7 @@ export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {})
       httpPort = ops.port;
       log.info({ msg: 'http listening', host: at.host, port: ops.port });
     }
-    const reads = settings.serve ? await startReadPath(settings, settings.serve, store, stats, log) : undefined;
+    const reads = settings.serve && store ? await startReadPath(settings, settings.serve, store, stats, log) : undefined;
     if (reads) {
       releasers.push('sidecar', () => reads.close());
       log.info({ msg: 'sidecar listening', host: settings.serve!.host, port: reads.sidecar.port });
@@ -100,7 +109,10 @@ export async function runDaemon(settings: DaemonSettings, deps: DaemonDeps = {})
         return core.listening;
       },
       get pendingEvictions() {
-        return core.evictor.pending;
+        return core.evictor?.pending ?? 0;
+      },
+      get signing() {
+        return core.signing;
       },
       httpPort,
       servePort: reads?.sidecar.port,

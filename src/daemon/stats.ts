@@ -22,6 +22,13 @@ export class DaemonStats {
   readonly evictions: Record<TableCode, number> = { wdcg: 0, dcg: 0, dc: 0 };
   readonly flushes = Object.fromEntries(FLUSH_CAUSES.map((c) => [c, 0])) as Record<FlushCause, number>;
   lastNotificationAt: number | undefined;
+  /** Relay: entries appended to the stream (evict, flush, gap), and heartbeats. */
+  published = 0;
+  relayHeartbeats = 0;
+  /** Host: entries read from the stream, and how far behind the newest it was at the last read. */
+  consumed = 0;
+  lagMs = 0;
+  lagEntries = 0;
   listening = false;
   private readonly metrics = new Registry();
   private processMetrics = false;
@@ -50,6 +57,25 @@ export class DaemonStats {
     counter('afc_bad_payloads_total', 'Notifications whose payload could not be decoded (logged, ignored)', () => stats.badPayloads);
     counter('afc_redeletes_total', 'Second, delayed evictions applied (--redelete-after)', () => stats.redeletes);
     counter('afc_reconnects_total', 'Times LISTEN was re-established after losing the connection', () => stats.reconnects);
+    counter('afc_stream_published_total', 'Relay: entries appended to the stream (evict, flush, gap)', () => stats.published);
+    counter('afc_relay_heartbeats_total', 'Relay: heartbeats appended to the stream', () => stats.relayHeartbeats);
+    counter('afc_stream_consumed_total', 'Host: entries read from the stream', () => stats.consumed);
+    new Gauge({
+      name: 'afc_stream_lag_seconds',
+      help: 'Host: age of the newest entry at its last read',
+      registers,
+      collect() {
+        this.set(stats.lagMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'afc_stream_lag_entries',
+      help: 'Host: entries still to read after its last read (a full batch: at least that many)',
+      registers,
+      collect() {
+        this.set(stats.lagEntries);
+      },
+    });
     new Counter({
       name: 'afc_invalidations_total',
       help: 'Workflow entries evicted, by the table whose change named them',
@@ -124,5 +150,12 @@ export class DaemonStats {
     events.on('redeleted', ({ count }) => (this.redeletes += count));
     events.on('flushed', ({ cause }) => this.flushes[cause]++);
     events.on('store-error', () => this.storeErrors++);
+    events.on('published', () => this.published++);
+    events.on('relay-heartbeat', () => this.relayHeartbeats++);
+    events.on('consumed', ({ count, lagMs, lagEntries }) => {
+      this.consumed += count;
+      this.lagMs = lagMs;
+      this.lagEntries = lagEntries;
+    });
   }
 }

@@ -99,7 +99,7 @@ export async function runDemo(options: DemoOptions): Promise<'done' | 'interrupt
     out(`afc migrate: installed migration ${migrated.version} (statement-level triggers on the three tables)`);
 
     const store = createMemoryStore({ keyPrefix: '' });
-    const daemon: Daemon = await runDaemon({ ...resolveDaemonSettings({}), db }, { store });
+    const daemon: Daemon = await runDaemon({ ...resolveDaemonSettings({ schema }), db }, { store });
     // Record when each eviction lands, to print it next to the edit that caused it.
     const evictions: Array<{ at: number; ids: number[] | 'all' }> = [];
     daemon.events.on('evicted', ({ ids }) => evictions.push({ at: performance.now(), ids }));

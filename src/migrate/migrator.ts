@@ -1,21 +1,26 @@
 // Installs, upgrades and removes afc's triggers. Every change runs in one transaction, under an advisory
-// lock (two hosts migrating at once: one installs, the other then finds nothing to do), and with a
-// lock_timeout, so a table busy with writes makes it fail fast instead of queueing production writes
-// behind the SHARE ROW EXCLUSIVE lock that CREATE TRIGGER waits for.
+// lock (two hosts migrating at once: one installs, the other then finds nothing to do). The Sentry tables
+// a change touches are taken up front, in one fixed order and in short attempts within the --lock-timeout
+// budget (ddl-locks.ts), so a busy table makes afc give up instead of queueing production writes behind it,
+// and afc never deadlocks with a writer.
 import type { Client } from 'pg';
 import { DEFAULT_CHANNEL, TABLES } from '../contract.js';
 import { AfcError } from '../errors.js';
 import { MANIFEST } from '../sql/manifest.js';
 import { quoteIdent } from '../sql/quote.js';
 import { loadMigrations, loadTemplate, renderAfc, type Migration } from '../sql/templates.js';
+import { ensureSigningKey, grantDaemonRole } from './signing-key.js';
+import { addLock, DROP_TRIGGER_LOCK, inLockOrder, isLockWait, locksForTemplate, withTableLocks, type LockMode, type TableLock } from './ddl-locks.js';
 
 export interface MigrateOptions {
   schema: string;
   dryRun: boolean;
-  /** How long DDL may wait for a lock on a Sentry table before giving up. */
+  /** How long DDL may wait for a lock on a Sentry table before giving up, over all its short attempts. */
   lockTimeoutMs: number;
   /** The channel the triggers NOTIFY (default afc_action_filters). */
   channel?: string;
+  /** Roles of afc-daemons that may read the signing key (and nothing else of afc's). */
+  daemonRoles?: readonly string[];
 }
 
 export interface MigrateResult {
@@ -44,7 +49,7 @@ export async function migrate(client: Client, options: MigrateOptions): Promise<
   await checkServerVersion(client);
   await client.query('BEGIN');
   try {
-    await lockForDdl(client, options.schema, options.lockTimeoutMs);
+    await serializeAfcRuns(client, [options.schema], options.lockTimeoutMs);
     await checkSentryTables(client, options.schema);
     const migrations = loadMigrations();
     const tracked = await appliedMigrations(client, options.schema);
@@ -53,28 +58,40 @@ export async function migrate(client: Client, options: MigrateOptions): Promise<
     const channel = options.channel ?? DEFAULT_CHANNEL;
     const tracking = renderAfc(loadTemplate('tracking.sql'), options.schema, channel);
     const rendered = pending.map((m) => renderAfc(m.template, options.schema, channel));
-    const parts = pending.length > 0 ? [tracking, ...rendered] : [];
-    if (!options.dryRun && pending.length > 0) {
-      await client.query(tracking);
-      for (const [i, m] of pending.entries()) {
-        await runDdl(client, rendered[i], `migration ${m.version} (${m.name})`, options.lockTimeoutMs);
-        await client.query(
-          `INSERT INTO ${quoteIdent(options.schema)}.${MANIFEST.trackingTable} (version, name, checksum) VALUES ($1, $2, $3)`,
-          [m.version, m.name, m.checksum],
-        );
-      }
-    }
     // A migration that already ran rendered some other channel: re-point the triggers (no table lock).
+    // No pending migration changes what the installed one reads, so it can be read before they run.
     const installed = pending.some((m) => m.template.includes('afc_channel()')) ? channel : await installedChannel(client, options.schema);
-    const repoint = installed !== channel;
-    if (repoint) {
-      const sql = renderAfc(loadTemplate('channel.sql'), options.schema, channel);
-      parts.push(sql);
-      if (!options.dryRun) await runDdl(client, sql, `re-pointing the triggers to channel ${channel}`, options.lockTimeoutMs);
+    const repoint = installed !== channel ? renderAfc(loadTemplate('channel.sql'), options.schema, channel) : undefined;
+    const parts = [...(pending.length > 0 ? [tracking, ...rendered] : []), ...(repoint !== undefined ? [repoint] : [])];
+    if (!options.dryRun && parts.length > 0) {
+      // Only the tables the pending migrations put triggers on; replacing functions locks none.
+      const needs = new Map<string, LockMode>();
+      for (const m of pending) for (const [table, mode] of locksForTemplate(m.template)) addLock(needs, table, mode);
+      const what = pending.length > 0 ? describeMigrations(pending) : `re-pointing the triggers to channel ${channel}`;
+      await withTableLocks(client, { locks: inLockOrder(options.schema, needs), budgetMs: options.lockTimeoutMs, what }, async () => {
+        if (pending.length > 0) await client.query(tracking);
+        for (const [i, m] of pending.entries()) {
+          await runDdl(client, rendered[i], `migration ${m.version} (${m.name})`);
+          await client.query(
+            `INSERT INTO ${quoteIdent(options.schema)}.${MANIFEST.trackingTable} (version, name, checksum) VALUES ($1, $2, $3)`,
+            [m.version, m.name, m.checksum],
+          );
+        }
+        if (repoint !== undefined) await runDdl(client, repoint, `re-pointing the triggers to channel ${channel}`);
+        // Migration 4's signing key, generated here: never written into the SQL or a dry run's output.
+        await ensureSigningKey(client, options.schema);
+      });
+    }
+    if (!options.dryRun) {
+      for (const role of options.daemonRoles ?? []) {
+        await grantDaemonRole(client, options.schema, role).catch((cause: unknown) => {
+          throw new AfcError(`cannot let role ${role} read the signing key; nothing was changed`, { cause });
+        });
+      }
     }
     await client.query(options.dryRun ? 'ROLLBACK' : 'COMMIT');
     const version = Math.max(0, ...tracked.keys(), ...pending.map((m) => m.version));
-    return { applied: pending, version, sql: parts.join('\n'), warnings, channel, channelChanged: repoint ? { from: installed } : undefined };
+    return { applied: pending, version, sql: parts.join('\n'), warnings, channel, channelChanged: repoint !== undefined ? { from: installed } : undefined };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -90,9 +107,14 @@ export async function uninstall(client: Client, options: { schema?: string; lock
       throw new AfcError(`afc is not installed in schema ${options.schema}: nothing to remove (installed in: ${installed.join(', ') || 'no schema'})`);
     }
     const schemas = options.schema !== undefined ? [options.schema] : installed;
-    for (const schema of schemas) {
-      await lockForDdl(client, schema, options.lockTimeoutMs);
-      await runDdl(client, renderAfc(loadTemplate('uninstall.sql'), schema), `uninstall from schema ${schema}`, options.lockTimeoutMs);
+    if (schemas.length > 0) {
+      await serializeAfcRuns(client, schemas, options.lockTimeoutMs);
+      // Every table holding one of afc's triggers, in DROP TRIGGER's mode (ddl-locks.ts says why).
+      const locks: TableLock[] = [];
+      for (const schema of schemas) locks.push(...inLockOrder(schema, await triggeredTables(client, schema)));
+      await withTableLocks(client, { locks, budgetMs: options.lockTimeoutMs, what: `uninstall from schema ${schemas.join(', ')}` }, async () => {
+        for (const schema of schemas) await runDdl(client, renderAfc(loadTemplate('uninstall.sql'), schema), `uninstall from schema ${schema}`);
+      });
     }
     await client.query('COMMIT');
     return schemas;
@@ -137,29 +159,43 @@ async function checkServerVersion(client: Client): Promise<void> {
   }
 }
 
-async function lockForDdl(client: Client, schema: string, lockTimeoutMs: number): Promise<void> {
+/** Waits for any other afc migrate or uninstall on `schemas` (in the order given) to finish. */
+async function serializeAfcRuns(client: Client, schemas: string[], lockTimeoutMs: number): Promise<void> {
   await client.query(`SET LOCAL lock_timeout = ${ADVISORY_LOCK_WAIT_MS}`);
-  try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('afc.migrate'), hashtext($1))`, [schema]);
-  } catch (cause) {
-    throw new AfcError(`another afc migrate or uninstall on schema ${schema} held its lock for over ${ADVISORY_LOCK_WAIT_MS} ms`, { cause });
+  for (const schema of schemas) {
+    try {
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('afc.migrate'), hashtext($1))`, [schema]);
+    } catch (cause) {
+      throw new AfcError(`another afc migrate or uninstall on schema ${schema} held its lock for over ${ADVISORY_LOCK_WAIT_MS} ms`, { cause });
+    }
   }
   await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
 }
 
-async function runDdl(client: Client, sql: string, what: string, lockTimeoutMs: number): Promise<void> {
+/** Runs one step of DDL. A lock wait goes through as it is, for withTableLocks to retry. */
+async function runDdl(client: Client, sql: string, what: string): Promise<void> {
   try {
     await client.query(sql);
   } catch (cause) {
-    if ((cause as { code?: string }).code === '55P03') {
-      throw new AfcError(
-        `${what}: a Sentry table stayed locked by other sessions for over ${lockTimeoutMs} ms; nothing was changed. ` +
-          'Retry when writes are calmer, or raise --lock-timeout',
-        { cause },
-      );
-    }
+    if (isLockWait(cause)) throw cause;
     throw new AfcError(`${what} failed; nothing was changed`, { cause });
   }
+}
+
+/** The tables of `schema` that carry one of afc's triggers: what uninstall.sql will drop triggers from. */
+async function triggeredTables(client: Client, schema: string): Promise<Map<string, LockMode>> {
+  const { rows } = await client.query<{ relname: string }>(
+    `SELECT DISTINCT c.relname FROM pg_catalog.pg_trigger t
+       JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgname = ANY($2)`,
+    [schema, MANIFEST.triggers.map((tr) => tr.name)],
+  );
+  return new Map(rows.map((r) => [r.relname, DROP_TRIGGER_LOCK]));
+}
+
+function describeMigrations(pending: Migration[]): string {
+  return `migration${pending.length > 1 ? 's' : ''} ${pending.map((m) => `${m.version} (${m.name})`).join(', ')}`;
 }
 
 async function checkSentryTables(client: Client, schema: string): Promise<void> {

@@ -22,7 +22,7 @@ export const MANIFEST = {
     ...statement('dc', ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']),
     { name: 'afc_dc_move', event: 'UPDATE', table: TABLES.dc, row: true },
   ] as readonly TriggerEntry[],
-  /** Function names (every overload is dropped). afc_notify_ids is 0001's, unused since 0002 but still installed. */
+  /** Function names the latest migration leaves installed (uninstall drops every overload). */
   functions: [
     'afc_wdcg_changed',
     'afc_dcg_changed',
@@ -30,10 +30,14 @@ export const MANIFEST = {
     'afc_dc_moved',
     'afc_truncated',
     'afc_send',
-    'afc_notify_ids',
+    'afc_emit',
     'afc_notify_flush',
     'afc_notify_failed',
     'afc_channel',
   ] as readonly string[],
+  /** Functions a later migration dropped: an install stopped before that migration may still have them. */
+  retiredFunctions: ['afc_notify_ids'] as readonly string[],
   trackingTable: 'afc_migrations',
+  /** Migration 4's signing key. */
+  secretTable: 'afc_secret',
 } as const;

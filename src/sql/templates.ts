@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHUNK_ID_BYTES, MAX_CHUNKS_PER_STATEMENT, PAYLOAD_VERSION } from '../codec.js';
+import { CHUNK_ID_BYTES, MAX_CHUNKS_PER_STATEMENT, PAYLOAD_VERSION, SIGNED_PAYLOAD_VERSION } from '../codec.js';
 import { DEFAULT_CHANNEL } from '../contract.js';
 import { MANIFEST } from './manifest.js';
 import { quoteIdent, quoteLiteral } from './quote.js';
@@ -67,7 +67,8 @@ export function afcValues(schema: string, channel = DEFAULT_CHANNEL): Record<str
     chunk_id_bytes: String(CHUNK_ID_BYTES),
     max_chunks: String(MAX_CHUNKS_PER_STATEMENT),
     trigger_names: sqlArray(MANIFEST.triggers.map((t) => t.name)),
-    function_names: sqlArray(MANIFEST.functions),
+    function_names: sqlArray([...MANIFEST.functions, ...MANIFEST.retiredFunctions]),
+    signed_payload_version: String(SIGNED_PAYLOAD_VERSION),
     tracking_table: quoteLiteral(MANIFEST.trackingTable),
   };
 }

@@ -56,10 +56,20 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   let selectError: string | undefined;
   const where = `Redis at ${redisDisplay(options.url)}`;
 
+  // The first use waits for the first connect (bounded), or for the server to refuse us, whichever comes first.
+  let firstAnswer: () => void = () => {};
+  const firstReady = new Promise<void>((resolve) => {
+    firstAnswer = resolve;
+    client.once('ready', resolve);
+    setTimeout(resolve, 5000).unref();
+  });
   client.on('error', (error: Error) => {
     const config = configErrorOf(error, where);
     if (config?.kind === 'database') selectError = error.message;
-    else if (config) configError = config;
+    else if (config) {
+      configError = config;
+      firstAnswer();
+    }
     options.onError?.(error);
   });
   // Each connection is checked before use: ioredis reports a refused SELECT only as an 'error' event.
@@ -80,11 +90,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   }
 
   // Without an offline queue a command fails while disconnected, which is what the evictor wants; but a
-  // brand-new client is not connected yet either, so the first use waits for the first connect (bounded).
-  const firstReady = new Promise<void>((resolve) => {
-    client.once('ready', resolve);
-    setTimeout(resolve, 5000).unref();
-  });
+  // brand-new client is not connected yet either, so the first use waits for firstReady (above).
   const call = async <T>(work: () => Promise<T>): Promise<T> => {
     if (closed) throw new Error(`${where}: store closed`);
     if (!everReady) await firstReady;

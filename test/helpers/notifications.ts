@@ -5,6 +5,7 @@ import { decode, type Message } from '../../src/codec.js';
 import { DEFAULT_CHANNEL } from '../../src/contract.js';
 import { quoteIdent } from '../../src/sql/quote.js';
 import { connect, type TestContext } from './pg.js';
+import { sign, signingKey } from './signing.js';
 
 export interface Drained {
   payloads: string[];
@@ -19,7 +20,7 @@ export interface Collector {
   drain(): Promise<Drained>;
 }
 
-export async function collectNotifications(t: TestContext, url: string, channel = DEFAULT_CHANNEL): Promise<Collector> {
+export async function collectNotifications(t: TestContext, url: string, channel = DEFAULT_CHANNEL, schema = 'public'): Promise<Collector> {
   const client: pg.Client = await connect(t, url);
   const received: string[] = [];
   let waiter: { token: string; resolve: () => void } | undefined;
@@ -40,9 +41,12 @@ export async function collectNotifications(t: TestContext, url: string, channel 
       await client.query('SELECT pg_notify($1, $2)', [channel, token]);
       await arrived;
       const payloads = received.splice(0);
+      const key = await signingKey(client, schema);
       const messages = payloads.map((p) => {
         const d = decode(p);
         if (!d.ok) throw new Error(`trigger sent an undecodable payload (${d.error}): ${p.slice(0, 200)}`);
+        // Where signing is installed every payload must carry a signature that verifies.
+        if (key && (!d.signature || sign(key, d.signature.signed) !== p)) throw new Error(`trigger sent a payload that is not signed right: ${p.slice(0, 200)}`);
         return d.message;
       });
       const ids = [...new Set(messages.flatMap((m) => (m.op === 'evict' ? m.ids : [])))].sort((a, b) => a - b);

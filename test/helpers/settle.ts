@@ -2,6 +2,7 @@
 // the evictor applies them in order, so once a fresh sentinel id's entry is gone, so is everything before.
 import type pg from 'pg';
 import { DEFAULT_CHANNEL } from '../../src/contract.js';
+import { triggerPayload } from './signing.js';
 import { waitFor } from './wait.js';
 
 export interface EntryProbe {
@@ -14,6 +15,6 @@ let sentinel = 9_000_000_000_000_000 + (process.pid % 1000) * 1_000_000;
 export async function settle(db: pg.Client, probe: EntryProbe): Promise<void> {
   const id = ++sentinel;
   await probe.fill(id);
-  await db.query('SELECT pg_notify($1, $2)', [DEFAULT_CHANNEL, `{"v":1,"op":"evict","src":"dc","ts":${Date.now()},"ids":[${id}]}`]);
+  await db.query('SELECT pg_notify($1, $2)', [DEFAULT_CHANNEL, await triggerPayload(db, { op: 'evict', src: 'dc', ts: Date.now(), ids: [id] })]);
   await waitFor(async () => !(await probe.exists(id)), `sentinel ${id} evicted`);
 }

@@ -15,6 +15,8 @@ export interface TcpProxy {
   refuseNew(): void;
   restore(): void;
   connections(): number;
+  /** Local ports of the proxy's connections to the target (what the server sees as client ports). */
+  upstreamPorts(): number[];
 }
 
 export async function startTcpProxy(t: TestContext, targetHost: string, targetPort: number): Promise<TcpProxy> {
@@ -74,5 +76,6 @@ export async function startTcpProxy(t: TestContext, targetHost: string, targetPo
       mode = 'open';
     },
     connections: () => live.size,
+    upstreamPorts: () => [...live].map((p) => p.upstream.localPort).filter((port): port is number => port !== undefined),
   };
 }
