@@ -96,6 +96,24 @@ t.test('afc status: installed and listened to, ok with exit 0; --json for script
   t.equal(typeof s.notificationQueueUsage, 'number');
 });
 
+t.test('afc status lists the listening sessions, and names the one holding a filling NOTIFY queue back', async (t) => {
+  const listed = JSON.parse((await runCli(AFC_BIN, ['status', '--db', url, '--json'])).stdout) as { listening: Array<{ application_name: string; client_addr: string }> };
+  t.ok(listed.listening.some((l) => l.application_name === 'afc-daemon' && l.client_addr === '127.0.0.1'), 'the daemon, with its client address');
+  // A listener that sits in a transaction consumes nothing: every notification from now on stays queued.
+  const stuck = await connect(t, url);
+  await stuck.query(`SET application_name = 'stuck-listener'`);
+  await stuck.query('LISTEN afc_status_test_other');
+  await stuck.query('BEGIN');
+  const { rows } = await stuck.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  // About 10 MB of notifications: just over 0.1 % of PostgreSQL's 8 GB queue.
+  await db.query(`SELECT pg_notify('afc_status_test_noise', repeat('x', 7900) || g) FROM generate_series(1, 1400) g`);
+  const r = await runCli(AFC_BIN, ['status', '--db', url]);
+  t.match(r.stdout, new RegExp(`warning: the NOTIFY queue is 0\\.\\d+ % used \\(above 0\\.1 %\\): pid ${rows[0].pid} stuck-listener from 127\\.0\\.0\\.1:\\d+ holds it back \\(in a transaction for \\d+ s\\)`));
+  t.ok(listed.listening.length >= 1);
+  await stuck.query('ROLLBACK');
+  await waitFor(async () => !/NOTIFY queue is/.test((await runCli(AFC_BIN, ['status', '--db', url])).stdout), 'the queue drained once it ended its transaction');
+});
+
 t.test('afc status: a disabled and a dropped trigger are each reported, exit 1', async (t) => {
   await db.query('ALTER TABLE workflow_engine_datacondition DISABLE TRIGGER afc_dc_update');
   const disabled = await runCli(AFC_BIN, ['status', '--db', url]);
@@ -123,6 +141,7 @@ t.test('afc status: an uninstalled database, exit 1', async (t) => {
 
 t.test('afc status warns when something between it and PostgreSQL answers on another port (a pooler?)', async (t) => {
   const r = await runCli(AFC_BIN, ['status', '--db', proxy.via(url), '--json']);
+  t.equal(r.stderr, '', 'no error');
   const s = JSON.parse(r.stdout);
   t.equal(s.viaProxy, true);
   t.match(s.warnings.join('\n'), /PgBouncer in transaction mode/);

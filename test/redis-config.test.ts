@@ -36,6 +36,21 @@ t.test('a wrong password fails start-up with the server\'s message, not a socket
   t.match(r.stderr, /refused the credentials: WRONGPASS/);
   t.notMatch(r.stderr + r.stdout, /:wrong@/, 'the password is not printed');
   t.notMatch(r.stderr, /Stream isn't writeable/);
+  const notJson = r.stdout.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));
+  t.same(notJson, [], 'every line of the log is JSON (nothing printed by the Redis client itself)');
+});
+
+t.test('an ACL that refuses what afc needs is reported by /readyz with the server\'s words', async (t) => {
+  await admin.call('ACL', 'SETUSER', 'afc_noperm', 'on', '>pw', '~:1:workflow:action_filters_by_workflow:*', '+ping', '+client|info');
+  await sentry.workflow([1]); // the start-up flush has at least one entry to UNLINK, which this user may not
+  const daemon = spawnDaemon(t, ['--db', url, '--cache', `redis://afc_noperm:pw@127.0.0.1:${server.port}/0`, '--key-prefix', ':1:', '--http', '127.0.0.1:0', '--retry-max-ms', '300'], cleanEnv());
+  const port = Number((await daemon.waitForLog('http listening')).port);
+  const body = await waitFor(async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+    return r.status === 503 ? r.text() : undefined;
+  }, '/readyz 503');
+  t.match(body, /refused a command by ACL: NOPERM/);
+  t.equal(await daemon.stop(), 0);
 });
 
 t.test("the README's ACL user, limited to the entry pattern, evicts and flushes without a refusal", async (t) => {

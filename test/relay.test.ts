@@ -43,7 +43,7 @@ async function startRelay(t: Test, extra: string[] = []): Promise<Relay> {
     proxy,
     async terminate() {
       const { rows } = await db.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'afc-daemon' AND client_port = ANY($1::int[])`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'afc-relay-%' AND client_port = ANY($1::int[])`,
         [proxy.upstreamPorts()],
       );
       if (rows.length !== 1) throw new Error(`expected one relay backend behind the proxy, found ${rows.length}`);
@@ -119,7 +119,9 @@ t.test('through relay, stream and host, every kind of change evicts exactly the 
   await waitFor(() => !host.has(a.id), 'TRUNCATE flushed');
   t.equal(host.daemon.stats.flushes.truncate, 1);
   t.equal(relayFlushes(host), 0, 'no relay-gap flush');
-  const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'afc-daemon' AND datname = current_database()`);
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE (application_name = 'afc-daemon' OR application_name LIKE 'afc-relay-%') AND datname = current_database()`,
+  );
   t.equal(rows[0].n, 1, 'one LISTEN session: the relay; the host has none');
   t.equal(await relay.child.stop('SIGTERM'), 0, 'the relay stops on SIGTERM');
 });
@@ -194,6 +196,24 @@ t.test('a Redis restart that loses the stream leaves no stale entry', async (t) 
   await waitFor(() => !host.has(w.id), 'the entry gone after the restart', 20_000);
   t.ok(relayFlushes(host) >= 1, 'by a flush: the change was never in the stream the host reads');
   await settle([host]);
+});
+
+t.test("a relay whose event loop stalls past --stall-ms has its LISTEN session ended by its watchdog, then reconnects", async (t) => {
+  const relay = await startDaemon({ db: url, publish: redis.url, store: undefined, stallMs: 400, streamHeartbeatMs: HB, heartbeatMs: 300, retryMaxMs: 200 });
+  t.teardown(() => relay.stop());
+  const sessions = async () =>
+    (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'afc-relay-%' AND datname = current_database()`)).rows.map((r) => r.pid);
+  const before = await sessions();
+  t.equal(before.length, 1, 'the relay LISTENs');
+  // Block this thread (the relay's event loop) for 2 s; only the watchdog thread runs meanwhile.
+  const until = Date.now() + 2000;
+  while (Date.now() < until) {
+    /* stalled */
+  }
+  await waitFor(() => relay.stats.reconnects === 1, 'the relay reconnected after the stall');
+  const after = await sessions();
+  t.equal(after.length, 1);
+  t.not(after[0], before[0], 'its old LISTEN session was ended during the stall, a new one replaced it');
 });
 
 t.test('a host process stops on SIGTERM with exit 0', async (t) => {

@@ -1,6 +1,7 @@
 // The daemon's pipeline: a source delivers invalidations to its targets (the store's evictor, a stream
 // publisher); everything it does is reported as events. What is served over HTTP (ops server, sidecar) is
 // composed around it by start.ts.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { FlushCause, Invalidation } from '../model.js';
 import type { EvictionStore } from '../store/store.js';
@@ -11,6 +12,7 @@ import type { DaemonSettings } from './options.js';
 import { startPgSource, type Source } from './pg-source.js';
 import type { Publisher } from '../stream/publisher.js';
 import { streamKey as streamKeyOf } from '../stream/stream-target.js';
+import { startStallWatchdog, type StallWatchdog } from './stall-watchdog.js';
 
 export interface DaemonCore {
   /** The source is delivering (LISTEN active, or the stream read, on a host). */
@@ -36,7 +38,10 @@ export async function startCore(
   const evictor = store ? startEvictor(settings, store, events) : undefined;
   const streamKey = streamKeyOf(settings.keyPrefix[0]);
   let publisher: Publisher | undefined;
+  let watchdog: StallWatchdog | undefined;
   let source: Source;
+  // A relay's LISTEN session has a name of its own, so its stall watchdog can find it (and status list it).
+  const applicationName = settings.publish ? `afc-relay-${randomBytes(4).toString('hex')}` : 'afc-daemon';
   try {
     if (settings.publish) {
       const { startPublisher } = await import('../stream/publisher.js');
@@ -72,11 +77,13 @@ export async function startCore(
         signal,
       });
     } else {
-      source = await startPgSource({ ...settings, log, events, deliver, signal });
+      source = await startPgSource({ ...settings, log, events, deliver, signal, applicationName });
+      if (settings.publish) watchdog = startStallWatchdog({ db: settings.db, applicationName, stallMs: settings.stallMs, log });
     }
   } catch (error) {
     evictor?.close();
     await publisher?.close();
+    await watchdog?.stop();
     throw error;
   }
   return {
@@ -88,6 +95,7 @@ export async function startCore(
       return source.signing;
     },
     async stop() {
+      await watchdog?.stop();
       await source.close();
       events.emit('disconnected', { reason: 'stopping' });
       const drained = await Promise.race([

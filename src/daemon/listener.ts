@@ -20,7 +20,11 @@ import { sessionOverrides } from './session-timeouts.js';
 const createSubscriber = pgListen.default;
 
 /** The daemon's own settings for the LISTEN connection (heartbeatMs also bounds every query on it). */
-export type ListenerOptions = Pick<DaemonSettings, 'db' | 'channel' | 'heartbeatMs' | 'retryMaxMs' | 'startupTimeoutMs'> & { log: Logger };
+export type ListenerOptions = Pick<DaemonSettings, 'db' | 'channel' | 'heartbeatMs' | 'retryMaxMs' | 'startupTimeoutMs'> & {
+  log: Logger;
+  /** The LISTEN session's application_name: 'afc-daemon', or a relay's own name (its watchdog finds it by it). */
+  applicationName?: string;
+};
 
 export interface ListenerHandlers {
   onNotification(payload: string): void;
@@ -80,7 +84,7 @@ export class Listener {
   private newSubscriber(): Subscriber {
     const { heartbeatMs, retryMaxMs } = this.options;
     const subscriber: Subscriber = createSubscriber(
-      clientConfig(this.options.db, 'afc-daemon', {
+      clientConfig(this.options.db, this.options.applicationName ?? 'afc-daemon', {
         ...(this.sessionOptions ? { options: this.sessionOptions } : {}),
         query_timeout: heartbeatMs,
         connectionTimeoutMillis: Math.max(heartbeatMs, 5000),

@@ -40,6 +40,12 @@ export const DAEMON_OPTIONS = {
     defaultText: '100000',
     parse: parseRetention,
   }),
+  stallMs: option<number>({
+    flag: '--stall-ms <ms>',
+    help: "relay: when its event loop has been blocked this long, a watchdog thread ends its LISTEN session (a listener that does not read holds PostgreSQL's NOTIFY queue back); it reconnects once the loop runs",
+    default: 10_000,
+    parse: timerMs,
+  }),
   streamHeartbeatMs: option<number>({
     flag: '--stream-heartbeat-ms <ms>',
     help: 'how often a relay tells the hosts it is still listening (hosts that hear no relay for 3 periods treat the gap as a loss)',

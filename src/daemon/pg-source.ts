@@ -41,7 +41,10 @@ export async function startPgSource(options: PgSourceOptions): Promise<Source> {
   // One warning a minute for signed payloads this daemon has no key for (a wrong --schema, most likely).
   const unkeyed = rateLimit({ perWindow: 1, windowMs: 60_000, onDropped: () => undefined });
   let started = false;
+  /** LISTEN is up and the key re-read: what `connected` reports (readiness, and the flush has been asked for). */
+  let delivering = false;
   const listened = (reconnect: boolean) => {
+    delivering = true;
     events.emit('listening', { reconnect });
     deliver({ op: 'flush', cause: reconnect ? 'reconnect' : 'connect' });
   };
@@ -74,6 +77,7 @@ export async function startPgSource(options: PgSourceOptions): Promise<Source> {
           .finally(() => listened(reconnect));
       },
       onDisconnected(reason) {
+        delivering = false;
         events.emit('disconnected', { reason });
       },
     },
@@ -92,7 +96,7 @@ export async function startPgSource(options: PgSourceOptions): Promise<Source> {
   listened(false);
   return {
     get connected() {
-      return listener.connected;
+      return listener.connected && delivering;
     },
     get signing() {
       return verifier.signing.state;

@@ -5,7 +5,7 @@ import { DEFAULT_CHANNEL } from '../contract.js';
 import { installedChannel } from '../migrate/migrator.js';
 import { MANIFEST } from '../sql/manifest.js';
 import { quoteIdent } from '../sql/quote.js';
-import { loadMigrations } from '../sql/templates.js';
+import { loadMigrations, loadTemplate } from '../sql/templates.js';
 
 export interface TriggerStatus {
   name: string;
@@ -15,6 +15,21 @@ export interface TriggerStatus {
   enabled: boolean;
 }
 
+export interface ListeningSession {
+  pid: number;
+  application_name: string;
+  client_addr: string | null;
+  client_port: number | null;
+  state: string | null;
+  wait_event: string | null;
+  connected_s: number;
+  in_transaction_s: number | null;
+  in_state_s: number | null;
+}
+
+/** Above this share of the NOTIFY queue in use, something LISTENs without reading (PostgreSQL's 8 GB fill up). */
+const QUEUE_WARNING = 0.001;
+
 export interface Status {
   schema: string;
   installedVersion: number | null;
@@ -22,6 +37,10 @@ export interface Status {
   triggers: TriggerStatus[];
   /** Sessions named afc-daemon connected to this database (each LISTENs on the channel). */
   listeners: number;
+  /** Every session known to LISTEN here (afc's by name, others by their last statement). */
+  listening: ListeningSession[];
+  /** The session most likely holding the NOTIFY queue back, when it is filling. */
+  queueHolder: string | undefined;
   /** The channel the installed triggers NOTIFY (null when not installed). */
   channel: string | null;
   /** The channel the caller expects them on (--channel): a daemon LISTENing elsewhere hears nothing. */
@@ -55,18 +74,21 @@ export async function readStatus(client: Client, options: { schema: string; dial
   });
   const { rows: activity } = await client.query<{ listeners: number; usage: number; standby: boolean; port: number | null }>(
     `SELECT (SELECT count(*)::int FROM pg_catalog.pg_stat_activity
-              WHERE application_name = 'afc-daemon' AND datname = current_database()) AS listeners,
+              WHERE (application_name = 'afc-daemon' OR application_name LIKE 'afc-relay-%') AND datname = current_database()) AS listeners,
             pg_catalog.pg_notification_queue_usage()::float8 AS usage,
             pg_catalog.pg_is_in_recovery() AS standby,
             pg_catalog.inet_server_port() AS port`,
   );
   const a = activity[0];
+  const { rows: listening } = await client.query<ListeningSession>(loadTemplate('queries/listening-sessions.sql'));
   const status: Status = {
     schema: options.schema,
     installedVersion,
     packageVersion,
     triggers,
     listeners: a.listeners,
+    listening,
+    queueHolder: a.usage > QUEUE_WARNING ? describeHolder((await client.query<ListeningSession>(loadTemplate('queries/queue-holders.sql'))).rows) : undefined,
     channel: await installedChannel(client, options.schema),
     expectedChannel: options.channel ?? DEFAULT_CHANNEL,
     notificationQueueUsage: a.usage,
@@ -98,6 +120,12 @@ function judge(s: Status): void {
   if (s.standby) s.problems.push('this server is a hot standby: LISTEN is not possible here and writes happen on the primary; point --db at the primary');
   if (s.notificationQueueUsage > 0.5) s.problems.push(`the NOTIFY queue is ${(s.notificationQueueUsage * 100).toFixed(0)} % full: a session LISTENs without reading (at 100 % every notifying commit fails)`);
   if (s.viaProxy) s.warnings.push('the server listens on another port than the one dialled: if this is PgBouncer in transaction mode, LISTEN does not work through it; point afc-daemon at PostgreSQL directly');
+  if (s.notificationQueueUsage > QUEUE_WARNING) {
+    s.warnings.push(
+      `the NOTIFY queue is ${(s.notificationQueueUsage * 100).toFixed(3)} % used (above ${QUEUE_WARNING * 100} %): ${s.queueHolder ?? 'no listening session looks stuck'}; ` +
+        'a listener that does not read holds every notification back, and at 100 % every notifying commit fails',
+    );
+  }
   if (s.listeners === 0) s.warnings.push(`no afc-daemon session is connected to this database: nothing evicts on channel ${s.channel ?? s.expectedChannel}`);
 }
 
@@ -110,6 +138,7 @@ export function formatStatus(s: Status, display: string): string {
     ...s.triggers.map((t) => `  ${t.exists ? (t.enabled ? 'ok      ' : 'DISABLED') : 'MISSING '} ${t.name} (${t.event} on ${t.table})`),
     `channel         ${s.channel ?? '(not installed)'}${s.channel !== null && s.channel !== s.expectedChannel ? ` (expected ${s.expectedChannel})` : ''}`,
     `listeners       ${s.listeners} afc-daemon session(s)`,
+    ...s.listening.map((l) => `  ${sessionName(l)}, ${l.state ?? '?'}${l.wait_event ? ` (${l.wait_event})` : ''}, connected ${Math.round(l.connected_s)} s`),
     `notify queue    ${(s.notificationQueueUsage * 100).toFixed(2)} % used`,
     `standby         ${s.standby ? 'yes' : 'no'}`,
   ];
@@ -117,4 +146,20 @@ export function formatStatus(s: Status, display: string): string {
   for (const p of s.problems) lines.push(`PROBLEM: ${p}`);
   lines.push(s.problems.length === 0 ? 'status: ok' : `status: ${s.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;
+}
+
+function sessionName(l: ListeningSession): string {
+  return `pid ${l.pid} ${l.application_name || '(no application_name)'} from ${l.client_addr ?? 'local socket'}${l.client_port && l.client_port > 0 ? `:${l.client_port}` : ''}`;
+}
+
+/** The session not consuming for longest: in a transaction, or stuck writing to its client. */
+function describeHolder(candidates: ListeningSession[]): string | undefined {
+  const stuck = candidates
+    .map((l) => ({ l, since: l.wait_event === 'ClientWrite' ? (l.in_state_s ?? 0) : (l.in_transaction_s ?? -1) }))
+    .filter(({ since }) => since >= 0)
+    .sort((a, b) => b.since - a.since);
+  if (stuck.length === 0) return undefined;
+  const { l, since } = stuck[0];
+  const why = l.wait_event === 'ClientWrite' ? 'its client has not read for' : 'in a transaction for';
+  return `${sessionName(l)} holds it back (${why} ${Math.round(since)} s)`;
 }
