@@ -1,9 +1,9 @@
 // The NOTIFY payload format. The triggers encode it in SQL from the constants below; the daemon decodes it
 // here. A payload is only a hint: anything this module cannot decode is reported as invalid, never guessed.
 //
-//   v1 (migrations 1-3):  {"v":1,"op":"evict","src":"dc","ts":1732450000123.456,"ids":[12,40]}
+//   v1 (migrations 1-2):  {"v":1,"op":"evict","src":"dc","ts":1732450000123.456,"ids":[12,40]}
 //                         {"v":1,"op":"flush","src":"dc","ts":1732450000123.456,"reason":"truncate"}
-//   v2 (migration 4 on):  the same fields with "v":2, then ,"sig":"<64 hex>" last: HMAC-SHA256 of the
+//   v2 (migration 3 on):  the same fields with "v":2, then ,"sig":"<64 hex>" last: HMAC-SHA256 of the
 //                         payload without that part (src/daemon/signing.ts checks it).
 //
 // `src` names the table whose statement sent it (wdcg | dcg | dc), `ts` is the epoch time in ms when the

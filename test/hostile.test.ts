@@ -7,19 +7,14 @@ import t from 'tap';
 import NodeCache from 'node-cache';
 import { startDaemon, createMemoryStore } from 'afc';
 import { cacheKey, DEFAULT_CHANNEL } from '../src/contract.js';
-import { migrate } from '../src/migrate/migrator.js';
 import { quoteIdent } from '../src/sql/quote.js';
 import { spawnDaemon } from './helpers/daemon.js';
 import { cleanEnv } from './helpers/cli.js';
-import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
-import { Sentry } from './helpers/sentry.js';
+import { connect } from './helpers/pg.js';
+import { migratedSentryDatabase } from './helpers/sentry.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
-const url = await createTestDatabase(t, 'hostile');
-const db = await connect(t, url);
-await createSentrySchema(db);
-await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
-const sentry = new Sentry(db);
+const { url, db, sentry } = await migratedSentryDatabase(t, 'hostile');
 
 // A role with nothing but CONNECT: what any database user can do.
 const role = `afc_hostile_${process.pid}`;
@@ -95,10 +90,7 @@ t.test('a flood of forged evictions is rejected, the pending set stays bounded, 
 });
 
 t.test('a server that cuts idle sessions (idle_session_timeout 1 s, below the 2 s heartbeat) does not make it reconnect', async (t) => {
-  const url2 = await createTestDatabase(t, 'hostile_idle');
-  const db2 = await connect(t, url2);
-  await createSentrySchema(db2);
-  await migrate(db2, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
+  const { url: url2, db: db2 } = await migratedSentryDatabase(t, 'hostile_idle');
   await db2.query(`ALTER DATABASE ${quoteIdent(new URL(url2).pathname.slice(1))} SET idle_session_timeout = '1s'`);
   const child = spawnDaemon(t, ['--db', url2, '--heartbeat-ms', '2000'], cleanEnv());
   await child.waitForLog('flushed', (l) => l.cause === 'connect');

@@ -262,7 +262,7 @@ t.test('an upgrade that only replaces functions, and re-pointing the channel, ta
   const holder = await holdConditionRowLock(t, url, held.condition);
   const upgrade = await timedCli(['migrate', '--db', url, '--lock-timeout', '1000']);
   t.equal(upgrade.code, 0, `the upgrade went through the locked table ${upgrade.stderr}`);
-  t.match(upgrade.stdout, /applied migration 3 \(channel_function\)/);
+  t.match(upgrade.stdout, /applied migration 3 \(signed_payloads\)/);
   t.notMatch(upgrade.stdout, /applied migration [12] /);
   const repoint = await timedCli(['migrate', '--db', url, '--lock-timeout', '1000', '--channel', 'afc_other']);
   t.equal(repoint.code, 0, `so did re-pointing the channel ${repoint.stderr}`);

@@ -82,13 +82,13 @@ t.test('/readyz flips to 503 when the backend is terminated and back to 200 afte
 t.test('afc status: installed and listened to, ok with exit 0; --json for scripts', async (t) => {
   const human = await runCli(AFC_BIN, ['status', '--db', url]);
   t.equal(human.code, 0, human.stdout);
-  t.match(human.stdout, /migration\s+4 \(package 4\)/);
+  t.match(human.stdout, /migration\s+3 \(package 3\)/);
   t.match(human.stdout, /listeners\s+1 afc-daemon session/);
   t.match(human.stdout, /status: ok/);
   const json = await runCli(AFC_BIN, ['status', '--db', url, '--json']);
   t.equal(json.code, 0);
   const s = JSON.parse(json.stdout);
-  t.equal(s.installedVersion, 4);
+  t.equal(s.installedVersion, 3);
   t.equal(s.triggers.length, 12);
   t.ok(s.triggers.every((tr: { exists: boolean; enabled: boolean }) => tr.exists && tr.enabled));
   t.equal(s.listeners, 1);

@@ -4,19 +4,13 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { cacheKey } from '../src/contract.js';
-import { migrate } from '../src/migrate/migrator.js';
 import { cleanEnv, DAEMON_BIN, runCli } from './helpers/cli.js';
 import { spawnDaemon } from './helpers/daemon.js';
-import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
 import { startPrivateRedis } from './helpers/private-redis.js';
-import { Sentry } from './helpers/sentry.js';
+import { migratedSentryDatabase } from './helpers/sentry.js';
 import { waitFor } from './helpers/wait.js';
 
-const url = await createTestDatabase(t, 'redis_config');
-const db = await connect(t, url);
-await createSentrySchema(db);
-await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
-const sentry = new Sentry(db);
+const { url, db, sentry } = await migratedSentryDatabase(t, 'redis_config');
 const server = await startPrivateRedis(t);
 const admin = new Redis(server.url);
 t.teardown(() => admin.quit());

@@ -7,23 +7,17 @@ import t, { type Test } from 'tap';
 import NodeCache from 'node-cache';
 import { startDaemon, createMemoryStore, type Daemon } from 'afc';
 import { cacheKey } from '../src/contract.js';
-import { migrate } from '../src/migrate/migrator.js';
 import { cleanEnv } from './helpers/cli.js';
 import { spawnDaemon, type DaemonChild } from './helpers/daemon.js';
-import { connect, createSentrySchema, createTestDatabase } from './helpers/pg.js';
 import { startPrivateRedis } from './helpers/private-redis.js';
-import { Sentry, type WorkflowRows } from './helpers/sentry.js';
+import { migratedSentryDatabase, type WorkflowRows } from './helpers/sentry.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const HB = 200;
 // Hosts that start right after a relay cannot tell it covered their start (clock margin): let it run first.
 const SETTLE_RELAYS_MS = 800;
-const url = await createTestDatabase(t, 'relay');
-const db = await connect(t, url);
-await createSentrySchema(db);
-await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
-const sentry = new Sentry(db);
+const { url, db, sentry } = await migratedSentryDatabase(t, 'relay');
 const redis = await startPrivateRedis(t);
 const pgPort = Number(new URL(url).port || 5432);
 

@@ -1,4 +1,4 @@
-// Signed payloads (migration 4): the triggers sign every payload with a key only afc's owner and the
+// Signed payloads (migration 3): the triggers sign every payload with a key only afc's owner and the
 // daemon's role can read; the daemon applies what verifies and rejects forged, unsigned and replayed
 // payloads, while a writer's real change is still evicted exactly. Roles are cluster-wide, so each gets
 // a name of this process's own.
@@ -12,16 +12,12 @@ import { quoteIdent } from '../src/sql/quote.js';
 import { loadMigrations, loadTemplate, renderAfc } from '../src/sql/templates.js';
 import { AFC_BIN, runCli } from './helpers/cli.js';
 import { connect, createSentrySchema, createTestDatabase, type TestContext } from './helpers/pg.js';
-import { Sentry } from './helpers/sentry.js';
+import { migratedSentryDatabase, Sentry } from './helpers/sentry.js';
 import { settle as settleDaemon } from './helpers/settle.js';
 import { sign, signingKey } from './helpers/signing.js';
 import { waitFor } from './helpers/wait.js';
 
-const url = await createTestDatabase(t, 'signing');
-const db = await connect(t, url);
-await createSentrySchema(db);
-await migrate(db, { schema: 'public', dryRun: false, lockTimeoutMs: 5000 });
-const sentry = new Sentry(db);
+const { url, db, sentry } = await migratedSentryDatabase(t, 'signing');
 const key = (await signingKey(db))!;
 
 async function role(t: TestContext, name: string, grants: string): Promise<string> {
@@ -128,9 +124,9 @@ t.test('a database upgraded to signing while the daemon runs: nothing is missed,
   const url2 = await createTestDatabase(t, 'signing_upgrade');
   const db2 = await connect(t, url2);
   await createSentrySchema(db2);
-  // What the previous package installed: migrations 1-3.
+  // What the previous package installed: migrations 1 and 2.
   await db2.query(renderAfc(loadTemplate('tracking.sql'), 'public'));
-  for (const m of loadMigrations().filter((m) => m.version <= 3)) {
+  for (const m of loadMigrations().filter((m) => m.version <= 2)) {
     await db2.query(renderAfc(m.template, 'public'));
     await db2.query('INSERT INTO afc_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
   }

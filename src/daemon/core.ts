@@ -36,7 +36,8 @@ export async function startCore(
 ): Promise<DaemonCore> {
   const { store, events, log, signal } = deps;
   const evictor = store ? startEvictor(settings, store, events) : undefined;
-  const streamKey = streamKeyOf(settings.keyPrefix[0]);
+  // What both ends of the stream share.
+  const stream = { streamKey: streamKeyOf(settings.keyPrefix[0]), heartbeatMs: settings.streamHeartbeatMs, retryMaxMs: settings.retryMaxMs, events, log };
   let publisher: Publisher | undefined;
   let watchdog: StallWatchdog | undefined;
   let source: Source;
@@ -45,16 +46,7 @@ export async function startCore(
   try {
     if (settings.publish) {
       const { startPublisher } = await import('../stream/publisher.js');
-      publisher = await startPublisher({
-        target: settings.publish,
-        streamKey,
-        retention: settings.retention,
-        heartbeatMs: settings.streamHeartbeatMs,
-        retryMaxMs: settings.retryMaxMs,
-        listenerHeartbeatMs: settings.heartbeatMs,
-        events,
-        log,
-      });
+      publisher = await startPublisher({ ...stream, target: settings.publish, retention: settings.retention, listenerHeartbeatMs: settings.heartbeatMs });
     }
     const deliver = (invalidation: Invalidation) => {
       if (evictor) {
@@ -65,17 +57,7 @@ export async function startCore(
     };
     if (settings.source) {
       const { startStreamSource } = await import('../stream/stream-source.js');
-      source = await startStreamSource({
-        target: settings.source,
-        streamKey,
-        heartbeatMs: settings.streamHeartbeatMs,
-        retryMaxMs: settings.retryMaxMs,
-        startupTimeoutMs: settings.startupTimeoutMs,
-        events,
-        log,
-        deliver,
-        signal,
-      });
+      source = await startStreamSource({ ...stream, target: settings.source, startupTimeoutMs: settings.startupTimeoutMs, deliver, signal });
     } else {
       source = await startPgSource({ ...settings, log, events, deliver, signal, applicationName });
       if (settings.publish) watchdog = startStallWatchdog({ db: settings.db, applicationName, stallMs: settings.stallMs, log });

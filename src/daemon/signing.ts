@@ -1,4 +1,4 @@
-// Signed payloads (migration 0004): which notifications the daemon believes. Design rule: a payload is
+// Signed payloads (migration 0003): which notifications the daemon believes. Design rule: a payload is
 // applied only if afc's triggers could have sent it, and a doubt is resolved with a flush, never by
 // dropping an eviction a real change needs.
 //   * Signing installed and the key read: v2 payloads whose HMAC verifies are applied once (a replay of

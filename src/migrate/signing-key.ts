@@ -1,4 +1,4 @@
-// The signing key of migration 0004: 32 random bytes from this process (never written into a migration
+// The signing key of migration 0003: 32 random bytes from this process (never written into a migration
 // file or a dry run's output), stored with its HMAC pads, once per schema; and the daemon roles that may
 // read it (afc migrate --daemon-role).
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ export async function grantDaemonRole(client: Client, schema: string, role: stri
   await client.query(render(loadTemplate('queries/daemon-role-grant.sql'), { schema: quoteIdent(schema), role: quoteIdent(role) }));
 }
 
-/** The HMAC pads migration 0004 stores beside the key (RFC 2104, SHA-256's 64-byte block). */
+/** The HMAC pads migration 0003 stores beside the key (RFC 2104, SHA-256's 64-byte block). */
 function hmacPads(key: Buffer): { ipad: Buffer; opad: Buffer } {
   const block = Buffer.alloc(64);
   key.copy(block);

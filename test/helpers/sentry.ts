@@ -1,7 +1,9 @@
 // Builds Sentry-shaped rows for tests: workflows with action filters (IF groups linked through WDCG) and an
 // optional WHEN group, which is not an action filter.
 import type pg from 'pg';
+import { migrate } from '../../src/migrate/migrator.js';
 import { quoteIdent } from '../../src/sql/quote.js';
+import { connect, createSentrySchema, createTestDatabase, type TestContext } from './pg.js';
 
 export interface WorkflowRows {
   id: number;
@@ -69,4 +71,13 @@ export class Sentry {
     }
     return rows;
   }
+}
+
+/** A database of this test file's own with Sentry's tables in `schema` and afc migrated there. */
+export async function migratedSentryDatabase(t: TestContext, label: string, schema = 'public'): Promise<{ url: string; db: pg.Client; sentry: Sentry }> {
+  const url = await createTestDatabase(t, label);
+  const db = await connect(t, url);
+  await createSentrySchema(db, schema);
+  await migrate(db, { schema, dryRun: false, lockTimeoutMs: 5000 });
+  return { url, db, sentry: new Sentry(db, schema) };
 }

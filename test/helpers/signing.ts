@@ -1,4 +1,4 @@
-// Payloads as afc's triggers sign them (migration 0004), for tests that must speak to a daemon directly:
+// Payloads as afc's triggers sign them (migration 3), for tests that must speak to a daemon directly:
 // the key is read from the database (the tests connect as a superuser) and the HMAC computed here.
 import { createHmac } from 'node:crypto';
 import type pg from 'pg';

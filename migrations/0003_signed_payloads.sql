@@ -1,4 +1,10 @@
--- afc migration 0004: signed payloads (payload v2), and triggers that run with afc's own rights
+-- afc migration 0003: the channel as a function of its own, signed payloads (payload v2), and triggers that
+-- run with afc's own rights
+--
+-- The channel: afc_channel() returns it, so `afc migrate --channel NAME` can point the triggers at another
+-- channel (migrations/channel.sql replaces just that function) without touching any trigger. It is a
+-- constant SQL function, inlined into the plans of the functions that send, so it costs the writers nothing
+-- measurable; the plans that inlined it are invalidated when it is replaced.
 --
 -- Any role with CONNECT may NOTIFY afc's channel: forged flushes and evictions cost every daemon work.
 -- From this migration on, every payload carries an HMAC-SHA256 of itself, keyed by a per-database secret
@@ -15,8 +21,11 @@
 --     calls over the key's inner and outer pads, stored precomputed (no pgcrypto needed). The writer's
 --     transaction id makes every payload unique (two commits with the same ids in the same microsecond
 --     must not look like a replay of one another to the daemon).
--- Locking as in 0002/0003: functions are replaced or altered in place, no lock on Sentry's tables. The
--- key itself is written by afc migrate (migrations/queries/secret-insert.sql), never into this file.
+-- Locking as in 0002: functions are replaced or altered in place, no lock on Sentry's tables. The key
+-- itself is written by afc migrate (migrations/queries/secret-insert.sql), never into this file.
+CREATE OR REPLACE FUNCTION {{schema}}.afc_channel() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT {{channel}}::text $fn$;
+
 CREATE TABLE IF NOT EXISTS {{schema}}.afc_secret (
   id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
   key bytea NOT NULL,
@@ -46,7 +55,7 @@ LANGUAGE sql AS $fn$
   SELECT {{schema}}.afc_emit(src, 'flush', '"reason":"' || reason || '"');
 $fn$;
 
--- As in 0003: evict payloads naming `list`, cut at commas into payloads of at most {{chunk_id_bytes}}
+-- As in 0002: evict payloads naming `list`, cut at commas into payloads of at most {{chunk_id_bytes}}
 -- bytes of ids, or one flush past {{max_chunks}} payloads or an id beyond what a JSON number carries.
 CREATE OR REPLACE FUNCTION {{schema}}.afc_send(src text, list text, biggest bigint) RETURNS void
 LANGUAGE plpgsql AS $fn$
