@@ -116,6 +116,10 @@ t.test('a node that hangs costs one timeout, not one per call: the live node app
   const rawA = rawClient(t, a.port);
   const rawB = rawClient(t, b.port);
   await store.ping();
+  // Both of the store's connections are up and answering before one node hangs.
+  await rawB.setMany([key(3)], '[]');
+  await store.evict([3]);
+  t.notOk(await rawB.has(key(3)), 'both nodes answer before the hang');
   await rawA.setMany([key(1), key(2)], '[]');
   b.pause();
   t.teardown(() => b.resume());

@@ -60,7 +60,11 @@ export async function startCore(
       source = await startStreamSource({ ...stream, target: settings.source, startupTimeoutMs: settings.startupTimeoutMs, deliver, signal });
     } else {
       source = await startPgSource({ ...settings, log, events, deliver, signal, applicationName });
-      if (settings.publish) watchdog = startStallWatchdog({ db: settings.db, applicationName, stallMs: settings.stallMs, log });
+      if (settings.publish) {
+        watchdog = startStallWatchdog({ db: settings.db, applicationName, stallMs: settings.stallMs, log });
+        // A relay that has started is protected: its watchdog runs.
+        await watchdog.ready;
+      }
     }
   } catch (error) {
     evictor?.close();

@@ -26,6 +26,7 @@ async function terminate(): Promise<number> {
   }
 }
 
+parentPort?.postMessage({ ready: true });
 setInterval(() => {
   const last = Atomics.load(beat, 0);
   if (last === 0n || last === terminatedFor || BigInt(Date.now()) - last < BigInt(stallMs)) return;

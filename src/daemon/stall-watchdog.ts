@@ -11,6 +11,8 @@ import type { DatabaseConfig } from '../config/database.js';
 import type { Logger } from '../log.js';
 
 export interface StallWatchdog {
+  /** Resolves once the watching thread runs (or could not start: then it was logged). */
+  readonly ready: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -26,12 +28,19 @@ export function startStallWatchdog(options: { db: DatabaseConfig; applicationNam
     workerData: { beat, connectionString: options.db.url, applicationName: options.applicationName, stallMs: options.stallMs },
   });
   worker.unref();
-  worker.on('message', (m: { terminated?: number; stalledMs?: number; failed?: string }) => {
-    if (m.failed) options.log.error({ msg: 'stall watchdog could not end the LISTEN session', err: m.failed });
+  let started: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  worker.on('message', (m: { ready?: boolean; terminated?: number; stalledMs?: number; failed?: string }) => {
+    if (m.ready) started();
+    else if (m.failed) options.log.error({ msg: 'stall watchdog could not end the LISTEN session', err: m.failed });
     else options.log.warn({ msg: 'event loop stalled: LISTEN session ended', stalledMs: m.stalledMs, sessions: m.terminated });
   });
-  worker.on('error', (err) => options.log.error({ msg: 'stall watchdog failed', err: err.message }));
+  worker.on('error', (err) => {
+    options.log.error({ msg: 'stall watchdog failed', err: err.message });
+    started();
+  });
   return {
+    ready,
     async stop() {
       clearInterval(beating);
       await worker.terminate();
