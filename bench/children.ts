@@ -17,20 +17,30 @@ export interface Child {
 export interface Watcher extends Child {
   /** Called with each `<id> <hrtime ns>` line the watcher prints. */
   onEvent(listener: (id: string, ns: bigint) => void): void;
+  /** Called with each `# <name> <value>` line: figures about the watcher itself (its resolution). */
+  onStat(listener: (name: string, value: number) => void): void;
+  /** Writes one line to the watcher's stdin (the modes that take requests, e.g. memcached-poll). */
+  send(line: string): void;
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DAEMON_BIN = fileURLToPath(new URL('../../bin/afc-daemon.js', import.meta.url));
 const WATCHER = fileURLToPath(new URL('./watcher.js', import.meta.url));
 
-function track(child: ChildProcess, what: string): Child {
+/** Every child still running: killed if the benchmark process exits without stopping them. */
+const LIVE = new Set<ChildProcess>();
+process.once('exit', () => LIVE.forEach((child) => child.kill('SIGKILL')));
+
+
+/** Watches a spawned server or script: its last output is printed if it exits before stop() is called. */
+export function track(child: ChildProcess, what: string): Child {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // If the benchmark itself dies (an uncaught error skips every finally), take the child with it.
-  const orphaned = () => child.kill('SIGKILL');
-  process.once('exit', orphaned);
-  void exited.then(() => process.off('exit', orphaned));
+  // If the benchmark itself dies (an uncaught error skips every finally), take the child with it. One
+  // 'exit' listener for all of them: a run starts more children than Node's default listener limit.
+  LIVE.add(child);
+  void exited.then(() => LIVE.delete(child));
   let stopping = false;
   child.once('exit', (code, signal) => {
     if (!stopping) process.stderr.write(`bench: ${what} exited early (code ${code}, signal ${signal}): ${stderr}\n`);
@@ -74,9 +84,18 @@ function whenReady(child: ChildProcess, ready: RegExp, what: string): Promise<vo
  * `node <args>` from the checkout's root (so `-e` scripts resolve its node_modules); resolves once its
  * stdout matches `ready`, after which its stdout is left to `onStdout` or drained so it never blocks.
  */
-export async function startNodeProcess(what: string, args: string[], ready: RegExp, options: { env?: NodeJS.ProcessEnv; onStdout?: (d: Buffer) => void } = {}): Promise<Child> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startNodeProcess(
+  what: string,
+  args: string[],
+  ready: RegExp,
+  options: { env?: NodeJS.ProcessEnv; onStdout?: (d: Buffer) => void; stdin?: (write: (line: string) => void) => void } = {},
+): Promise<Child> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const tracked = track(child, what);
+  if (options.stdin) {
+    child.stdin!.on('error', () => undefined);
+    options.stdin((line) => void (child.stdin!.writable && child.stdin!.write(`${line}\n`)));
+  }
   if (options.onStdout) child.stdout!.on('data', options.onStdout);
   try {
     await whenReady(child, ready, what);
@@ -95,8 +114,10 @@ export function startDaemonProcess(args: string[]): Promise<Child> {
 
 export async function startWatcher(args: string[]): Promise<Watcher> {
   const listeners: Array<(id: string, ns: bigint) => void> = [];
+  const statListeners: Array<(name: string, value: number) => void> = [];
   let partial = '';
   let ready = false;
+  let write: (line: string) => void = () => undefined;
   const onStdout = (d: Buffer) => {
     const lines = (partial + d.toString()).split('\n');
     partial = lines.pop()!;
@@ -105,26 +126,35 @@ export async function startWatcher(args: string[]): Promise<Watcher> {
         ready = line === 'ready';
         continue;
       }
+      if (line.startsWith('# ')) {
+        const [, name, value] = line.split(' ');
+        for (const l of statListeners) l(name, Number(value));
+        continue;
+      }
       const space = line.indexOf(' ');
       const id = line.slice(0, space);
       const ns = BigInt(line.slice(space + 1));
       for (const l of listeners) l(id, ns);
     }
   };
-  const tracked = await startNodeProcess(`watcher ${args[0]}`, [WATCHER, ...args], /^ready$/m, { onStdout });
-  return { ...tracked, onEvent: (l) => listeners.push(l) };
+  const tracked = await startNodeProcess(`watcher ${args[0]}`, [WATCHER, ...args], /^ready$/m, { onStdout, stdin: (w) => (write = w) });
+  return { ...tracked, onEvent: (l) => listeners.push(l), onStat: (l) => statListeners.push(l), send: (line) => write(line) };
 }
 
 export interface BenchRedis extends Child {
   url: string;
 }
 
-/** A redis-server of the benchmark's own on a spare port, with keyspace events for deletions turned on. */
-export async function startBenchRedis(): Promise<BenchRedis> {
+/**
+ * A redis-server of the benchmark's own on a spare port, with keyspace events for deletions turned on
+ * (`keyspaceEvents: false`: off), and DEBUG allowed with `debug` (for DEBUG POPULATE).
+ */
+export async function startBenchRedis(options: { keyspaceEvents?: boolean; debug?: boolean } = {}): Promise<BenchRedis> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--notify-keyspace-events', 'Eg'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  if (options.keyspaceEvents !== false) args.push('--notify-keyspace-events', 'Eg');
+  if (options.debug) args.push('--enable-debug-command', 'yes');
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tracked = track(child, 'redis-server');
   const url = `redis://127.0.0.1:${port}/0`;
   const failed = new Promise<never>((_, reject) => child.once('error', (cause) => reject(new Error('cannot run redis-server (is Redis installed?)', { cause }))));

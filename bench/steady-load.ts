@@ -1,25 +1,27 @@
-// Commit → entry gone under a steady write load, through a real daemon process. Writers run a fixed mix at
-// a paced rate: four single-row UPDATEs of an action-filter condition, then one 100-row UPDATE (a
-// contiguous range of conditions, about 15 workflows), repeated. Every statement targets only workflows
-// with no eviction outstanding, so each eviction seen belongs to exactly one statement; one that never
-// shows up is counted as missed. Times are taken where things happen (the writer's send and reply, the
-// watcher's receipt) on the shared monotonic clock, and given both from the send (an upper bound of
-// commit → gone) and from the writer's reply (a lower bound, negative when the entry went first).
+// Commit → entry gone under a steady write load, through a real daemon process: the afc-daemon bin for
+// Redis, a Redis Cluster and a memcached pool, the library daemon around a node-cache in a process of its
+// own for memory. Writers run a fixed mix at a paced rate: four single-row UPDATEs of an action-filter
+// condition, then one 100-row UPDATE (a contiguous range of conditions, about 15 workflows), repeated.
+// Every statement targets only workflows with no eviction outstanding, so each eviction seen belongs to
+// exactly one statement; one that never shows up is counted as missed. Times are taken where things
+// happen (the writer's send and reply, the watcher's receipt) on the shared monotonic clock, and given
+// both from the send (an upper bound of commit → gone) and from the writer's reply (a lower bound,
+// negative when the entry went first). memcached's watcher polls (bench/watcher.ts), so its time is when
+// a poll first found the entry gone: late by at most `_watch_window` (reported).
 // Baseline under the same load: a probe session writes a row of its own and NOTIFYs in one statement
 // every 10 ms (the commit path of an afc statement, without its trigger and daemon); a watcher receives it.
 import pg from 'pg';
-import { Redis } from 'ioredis';
-import { cacheKey } from '../src/contract.js';
 import { startDaemonProcess, startWatcher, type Child, type Watcher } from './children.js';
-import { putEntries } from './entries.js';
+import { plainRedis, type PlainStore } from './plain-stores.js';
 import { cpuSeconds, rssMb } from './proc-stats.js';
+import type { Node } from './servers.js';
 import { summarize } from './stats.js';
 
 export interface SteadyLoadOptions {
   /** Database with afc installed on bench/data.sql's tables in `schema`. */
   url: string;
   schema: string;
-  /** The bench's private Redis (keyspace events on). */
+  /** The bench's private Redis (keyspace events on); only the Redis measurement uses it. */
   redisUrl: string;
   workflows: number;
   /** Changed rows per second to aim for. */
@@ -30,6 +32,8 @@ export interface SteadyLoadOptions {
   log: (line: string) => void;
 }
 
+/** Heartbeat of the measured daemons (see where it is used). */
+const BENCH_HEARTBEAT_MS = 10_000;
 const WRITERS = 12;
 const BULK_ROWS = 100;
 const SINGLES_PER_BULK = 4;
@@ -92,8 +96,17 @@ interface LoadRun {
   seconds: number;
 }
 
-/** Runs the load against one store; `refill` puts an evicted entry back so its next eviction is seen too. */
-async function runLoad(opts: SteadyLoadOptions, evictions: Watcher, probe: Watcher, refill: (workflow: number) => Promise<void>): Promise<LoadRun> {
+/**
+ * Runs the load against one store; `refill` puts an evicted entry back so its next eviction is seen too,
+ * and `expect` (if given) is told each workflow a statement is about to change, before it is sent.
+ */
+async function runLoad(
+  opts: SteadyLoadOptions,
+  evictions: Watcher,
+  probe: Watcher,
+  refill: (workflow: number) => Promise<void>,
+  expect?: (workflow: number) => void,
+): Promise<LoadRun> {
   // Workflows a statement is waiting on; null while an evicted entry is being put back.
   const pending = new Map<number, Sent | null>();
   const seen: Array<{ sent: Sent; at: bigint }> = [];
@@ -138,7 +151,9 @@ async function runLoad(opts: SteadyLoadOptions, evictions: Watcher, probe: Watch
   const inflight = new Set<Promise<void>>();
 
   const send = async (client: pg.Client, n: number) => {
-    const sent: Sent = { statement: pickStatement(n, opts, pending), t0: nowNs() };
+    const statement = pickStatement(n, opts, pending);
+    if (expect) for (const w of statement.workflows) expect(w);
+    const sent: Sent = { statement, t0: nowNs() };
     for (const w of sent.statement.workflows) pending.set(w, sent);
     try {
       await client.query(sent.statement.sql, sent.statement.params);
@@ -209,32 +224,62 @@ function report(prefix: string, run: LoadRun): Record<string, number> {
   };
 }
 
-/** Redis: the real afc-daemon bin; a watcher sees each key deletion through keyspace events. */
-export async function measureRedisUnderLoad(opts: SteadyLoadOptions): Promise<Record<string, number>> {
+/**
+ * A shared store through the real afc-daemon bin (`--cache store.cacheUrl`), a watcher process seeing each
+ * deletion: Redis and a Redis Cluster through keyspace events, memcached by polling (bench/watcher.ts says
+ * how, and `_watch_window_*` how wide the window a deletion was seen in: the resolution of that timing).
+ */
+async function measureSharedStoreUnderLoad(opts: SteadyLoadOptions, store: PlainStore, watcherArgs: (prefix: string) => string[]): Promise<Record<string, number>> {
   const prefix = `afc-bench:${process.pid}:`;
   const started: Child[] = [];
-  const redis = new Redis(opts.redisUrl);
   try {
-    const evictions = await startWatcher(['redis-del', opts.redisUrl, prefix]);
+    const evictions = await startWatcher(watcherArgs(prefix));
     started.push(evictions);
+    const windows: number[] = [];
+    evictions.onStat((name, value) => name === 'window_us' && windows.push(value / 1000));
     const probe = await startWatcher(['notify', opts.url, 'afc_bench_probe']);
     started.push(probe);
-    const daemon = await startDaemonProcess(['--db', opts.url, '--schema', 'afc', '--cache', opts.redisUrl, '--key-prefix', prefix]);
+    // A long heartbeat: on a machine stalled for seconds a heartbeat timeout would reconnect (and flush),
+    // which loses nothing real but makes the measurement count a refilled entry as missed.
+    const daemon = await startDaemonProcess(['--db', opts.url, '--schema', 'afc', '--cache', store.cacheUrl, '--key-prefix', prefix, '--heartbeat-ms', String(BENCH_HEARTBEAT_MS)]);
     started.push(daemon);
     // Every entry present before the load (after the daemon's start-up flush), and put back after each eviction.
-    await putEntries(redis, prefix, opts.workflows);
+    await store.plant(prefix, opts.workflows);
     const cpu0 = await cpuSeconds(daemon.pid);
-    const run = await runLoad(opts, evictions, probe, async (w) => {
-      await redis.set(cacheKey(prefix, w), '[]');
-    });
+    const polled = store.label === 'memcached';
+    const run = await runLoad(opts, evictions, probe, (w) => store.refill(prefix, w), polled ? (w) => evictions.send(String(w)) : undefined);
     const cpu = ((await cpuSeconds(daemon.pid)) - cpu0) / run.seconds;
-    const key = `evict_redis_${opts.label}`;
-    opts.log(`  redis @ ${opts.label} rows/s: ${run.latencies.length} evictions, ${run.missed} missed, ${Math.round(run.rows / run.seconds)} rows/s achieved`);
-    return { ...report(key, run), [`${key}_daemon_cpu_percent`]: Math.round(cpu * 1000) / 10, [`${key}_daemon_rss_mb`]: await rssMb(daemon.pid) };
+    const key = `evict_${store.label}_${opts.label}`;
+    opts.log(`  ${store.label} @ ${opts.label} rows/s: ${run.latencies.length} evictions, ${run.missed} missed, ${Math.round(run.rows / run.seconds)} rows/s achieved`);
+    return {
+      ...report(key, run),
+      ...(polled ? summarize(`${key}_watch_window`, windows, [50, 99]) : {}),
+      [`${key}_daemon_cpu_percent`]: Math.round(cpu * 1000) / 10,
+      [`${key}_daemon_rss_mb`]: await rssMb(daemon.pid),
+    };
   } finally {
     for (const child of started.reverse()) await child.stop();
-    redis.disconnect();
   }
+}
+
+/** Redis: a watcher sees each key deletion through keyspace events. */
+export async function measureRedisUnderLoad(opts: SteadyLoadOptions): Promise<Record<string, number>> {
+  const store = plainRedis(opts.redisUrl);
+  try {
+    return await measureSharedStoreUnderLoad(opts, store, (prefix) => ['redis-del', opts.redisUrl, prefix]);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A memcached pool (`store`, every entry on every node); a watcher polls the entries a statement changes. */
+export async function measureMemcachedUnderLoad(opts: SteadyLoadOptions, store: PlainStore, nodes: Node[]): Promise<Record<string, number>> {
+  return measureSharedStoreUnderLoad(opts, store, (prefix) => ['memcached-poll', nodes.map((n) => `${n.host}:${n.port}`).join(','), prefix]);
+}
+
+/** A Redis Cluster: a watcher subscribed to every master's keyspace events. */
+export async function measureClusterUnderLoad(opts: SteadyLoadOptions, store: PlainStore, nodes: Node[]): Promise<Record<string, number>> {
+  return measureSharedStoreUnderLoad(opts, store, (prefix) => ['cluster-del', nodes.map((n) => `${n.host}:${n.port}`).join(','), prefix]);
 }
 
 /** Memory: the daemon with an in-process node-cache, in a watcher process that reports each entry it evicts. */

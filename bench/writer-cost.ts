@@ -29,7 +29,7 @@ type Schema = (typeof SCHEMAS)[number];
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 // bench/data.sql: workflow w owns conditions 7(w-1)+1 (its WHEN condition) to 7w; +2..+7 are action filters.
-const singleRowScript = (schema: Schema, workflows: number) => `\\set w random(1, ${workflows})
+const singleRowScript = (schema: string, workflows: number) => `\\set w random(1, ${workflows})
 \\set k random(0, 5)
 \\set v random(1, 1000000000)
 UPDATE ${schema}.workflow_engine_datacondition SET comparison = '{"value": :v}' WHERE id = 7 * (:w - 1) + 2 + :k;
@@ -44,11 +44,21 @@ async function pgbench(dir: string, url: string, args: string[]): Promise<string
   }
 }
 
-/** Mean and median latency (µs) per schema, both schemas' statements interleaved in one session. */
-async function interleavedSingleRow(dir: string, opts: WriterCostOptions, seconds: number): Promise<Record<Schema, { mean: number; p50: number; n: number }>> {
-  const files = SCHEMAS.map((s) => join(dir, `${s}.sql`));
-  await Promise.all(SCHEMAS.map((s, i) => writeFile(files[i], singleRowScript(s, opts.workflows))));
-  await pgbench(dir, opts.url, ['-c', '1', '-T', String(seconds), '-l', '--log-prefix', join(dir, 'tx'), ...files.flatMap((f) => ['-f', f])]);
+export interface Latency {
+  /** Mean and median latency (µs) of one schema's statement, and how many ran. */
+  mean: number;
+  p50: number;
+  n: number;
+}
+
+/**
+ * Both schemas' single-row UPDATE interleaved in one pgbench session (one client), one picked at random
+ * per transaction; per-transaction logs give each its latency. Files are written to `dir`.
+ */
+export async function interleavedSingleRow(dir: string, url: string, workflows: number, schemas: readonly [string, string], seconds: number): Promise<[Latency, Latency]> {
+  const files = schemas.map((s) => join(dir, `${s}.sql`));
+  await Promise.all(schemas.map((s, i) => writeFile(files[i], singleRowScript(s, workflows))));
+  await pgbench(dir, url, ['-c', '1', '-T', String(seconds), '-l', '--log-prefix', join(dir, 'tx'), ...files.flatMap((f) => ['-f', f])]);
   const latencies: number[][] = [[], []];
   for (const log of (await readdir(dir)).filter((f) => f.startsWith('tx'))) {
     // client_id transaction_no time_us script_no epoch_s epoch_us
@@ -59,7 +69,12 @@ async function interleavedSingleRow(dir: string, opts: WriterCostOptions, second
     await rm(join(dir, log));
   }
   const of = (xs: number[]) => ({ mean: mean(xs), p50: median(xs), n: xs.length });
-  return { plain: of(latencies[0]), afc: of(latencies[1]) };
+  return [of(latencies[0]), of(latencies[1])];
+}
+
+async function plainVsAfc(dir: string, opts: WriterCostOptions, seconds: number): Promise<Record<Schema, Latency>> {
+  const [plain, afc] = await interleavedSingleRow(dir, opts.url, opts.workflows, SCHEMAS, seconds);
+  return { plain, afc };
 }
 
 async function concurrentTps(dir: string, opts: WriterCostOptions, schema: Schema, seconds: number): Promise<number> {
@@ -80,12 +95,12 @@ export async function measureWriterCost(opts: WriterCostOptions): Promise<Record
   await db.connect();
   const dir = await mkdtemp(join(tmpdir(), 'afc-bench-'));
   try {
-    const one = await interleavedSingleRow(dir, opts, opts.quick ? 4 : 20);
+    const one = await plainVsAfc(dir, opts, opts.quick ? 4 : 20);
     opts.log(`  single row, 1 client: plain ${one.plain.mean.toFixed(0)} µs, afc ${one.afc.mean.toFixed(0)} µs (mean of ${one.plain.n} and ${one.afc.n})`);
     // The same without anyone LISTENing: what the trigger itself costs, apart from the listener's backend
     // waking for each notification (on a 2-core machine it competes with the writer for a core).
     await listener.query(`UNLISTEN ${DEFAULT_CHANNEL}`);
-    const alone = await interleavedSingleRow(dir, opts, opts.quick ? 3 : 15);
+    const alone = await plainVsAfc(dir, opts, opts.quick ? 3 : 15);
     await listener.query(`LISTEN ${DEFAULT_CHANNEL}`);
     opts.log(`  single row, 1 client, nobody listening: plain ${alone.plain.mean.toFixed(0)} µs, afc ${alone.afc.mean.toFixed(0)} µs`);
 

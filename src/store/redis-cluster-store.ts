@@ -70,7 +70,7 @@ interface FillCommand {
 }
 
 /** Groups keys by hash slot, then cuts each group into batches of at most `size`: each batch is one command. */
-function slotBatches(keys: readonly string[], size: number): string[][] {
+export function slotBatches(keys: readonly string[], size: number): string[][] {
   const bySlot = new Map<number, string[]>();
   for (const key of keys) {
     const slot = calculateSlot(key);
