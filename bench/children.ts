@@ -107,9 +107,25 @@ export async function startNodeProcess(
   return tracked;
 }
 
+export interface DaemonChild extends Child {
+  /** Flushes it has logged so far, the start-up one included, by cause. */
+  flushes(): string[];
+}
+
 /** The real `afc-daemon` bin, started with `args`; resolves once it listens and has done its first flush. */
-export function startDaemonProcess(args: string[]): Promise<Child> {
-  return startNodeProcess('afc-daemon', [DAEMON_BIN, ...args, '--log-level', 'info'], /"msg":"flushed"/);
+export async function startDaemonProcess(args: string[]): Promise<DaemonChild> {
+  const causes: string[] = [];
+  let partial = '';
+  const onStdout = (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const cause = /"msg":"flushed","cause":"([^"]+)"/.exec(line)?.[1];
+      if (cause) causes.push(cause);
+    }
+  };
+  const child = await startNodeProcess('afc-daemon', [DAEMON_BIN, ...args, '--log-level', 'info'], /"msg":"flushed"/, { onStdout });
+  return Object.assign(child, { flushes: () => [...causes] });
 }
 
 export async function startWatcher(args: string[]): Promise<Watcher> {

@@ -246,13 +246,18 @@ async function measureSharedStoreUnderLoad(opts: SteadyLoadOptions, store: Plain
     // Every entry present before the load (after the daemon's start-up flush), and put back after each eviction.
     await store.plant(prefix, opts.workflows);
     const cpu0 = await cpuSeconds(daemon.pid);
+    const flushesBefore = daemon.flushes().length;
     const polled = store.label === 'memcached';
     const run = await runLoad(opts, evictions, probe, (w) => store.refill(prefix, w), polled ? (w) => evictions.send(String(w)) : undefined);
     const cpu = ((await cpuSeconds(daemon.pid)) - cpu0) / run.seconds;
     const key = `evict_${store.label}_${opts.label}`;
-    opts.log(`  ${store.label} @ ${opts.label} rows/s: ${run.latencies.length} evictions, ${run.missed} missed, ${Math.round(run.rows / run.seconds)} rows/s achieved`);
+    // A flush during the load (a store reconnect, a cluster topology change) deletes every entry at once,
+    // refilled ones included: entries the measurement put back may then never be seen deleted again.
+    const flushes = daemon.flushes().slice(flushesBefore);
+    opts.log(`  ${store.label} @ ${opts.label} rows/s: ${run.latencies.length} evictions, ${run.missed} missed, ${Math.round(run.rows / run.seconds)} rows/s achieved, ${flushes.length} flushes during the load${flushes.length > 0 ? ` (${flushes.join(', ')})` : ''}`);
     return {
       ...report(key, run),
+      [`${key}_flushes_during_load`]: flushes.length,
       ...(polled ? summarize(`${key}_watch_window`, windows, [50, 99]) : {}),
       [`${key}_daemon_cpu_percent`]: Math.round(cpu * 1000) / 10,
       [`${key}_daemon_rss_mb`]: await rssMb(daemon.pid),

@@ -162,6 +162,8 @@ t.test('a host cut off from Redis resumes without a flush and misses nothing; on
   proxy.restore();
   await waitFor(() => !host.has(w.id), 'the change read from the stream after the cut');
   t.equal(relayFlushes(host), before, 'no flush: every entry it needed was still there');
+  t.ok(host.daemon.stats.consumed > 0, 'it counts what it read');
+  await waitFor(() => host.daemon.stats.lagEntries === 0, 'caught up: no entry left to read');
 
   const v = await sentry.workflow([1]);
   await settle([host]);

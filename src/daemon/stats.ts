@@ -70,7 +70,7 @@ export class DaemonStats {
     });
     new Gauge({
       name: 'afc_stream_lag_entries',
-      help: 'Host: entries still to read after its last read (a full batch: at least that many)',
+      help: 'Host: entries added to the stream that it has not read yet (measured every relay heartbeat)',
       registers,
       collect() {
         this.set(stats.lagEntries);

@@ -50,6 +50,12 @@ export async function startStreamSource(options: StreamSourceOptions): Promise<S
   let connected = false;
   let lastId = '0-0';
   let wait: { cancel: () => void } | undefined;
+  // Consumer lag in entries: the stream's entries-added counter, less what was added before this host
+  // started reading and what it has read since.
+  let addedBefore = 0;
+  let read = 0;
+  let lagMs = 0;
+  let lagEntries = 0;
   const closeAll = async () => {
     closed = true;
     wait?.cancel();
@@ -65,7 +71,9 @@ export async function startStreamSource(options: StreamSourceOptions): Promise<S
     try {
       if (!(await whenReady(control, Math.max(0, Math.min(5000, deadline - Date.now()))))) throw new Error('no answer');
       await whenReady(reader, 5000);
-      lastId = (await streamInfo(control, streamKey))?.lastId ?? '0-0';
+      const info = await streamInfo(control, streamKey);
+      lastId = info?.lastId ?? '0-0';
+      addedBefore = info?.entriesAdded ?? 0;
       break;
     } catch (cause) {
       const delay = backoffDelay(attempt, 200, options.retryMaxMs);
@@ -98,7 +106,16 @@ export async function startStreamSource(options: StreamSourceOptions): Promise<S
       flush('relay-gap');
     }
   };
-  const coverageTimer = setInterval(checkCoverage, options.heartbeatMs);
+  const measureLag = async () => {
+    const info = await streamInfo(control, streamKey).catch(() => undefined);
+    if (!info) return;
+    lagEntries = Math.max(0, info.entriesAdded - addedBefore - read);
+    events.emit('consumed', { count: 0, lagMs, lagEntries });
+  };
+  const coverageTimer = setInterval(() => {
+    checkCoverage();
+    if (connected && !closed) void measureLag();
+  }, options.heartbeatMs);
   coverageTimer.unref();
 
   const apply = (entries: RawEntries) => {
@@ -125,8 +142,11 @@ export async function startStreamSource(options: StreamSourceOptions): Promise<S
       }
     }
     if (entries.length > 0) {
+      read += entries.length;
       const newest = parseEntry(entries[entries.length - 1][1]);
-      events.emit('consumed', { count: entries.length, lagMs: 'invalid' in newest ? 0 : Math.max(0, now - newest.at), lagEntries: entries.length === BATCH ? BATCH : 0 });
+      lagMs = 'invalid' in newest ? 0 : Math.max(0, now - newest.at);
+      lagEntries = Math.max(0, lagEntries - entries.length);
+      events.emit('consumed', { count: entries.length, lagMs, lagEntries });
     }
     checkCoverage();
   };
@@ -147,6 +167,9 @@ export async function startStreamSource(options: StreamSourceOptions): Promise<S
       log.warn({ msg: 'stream entries this host needed are gone', lastId, streamExists: info !== undefined });
       coverage.resetSequences();
       if (info === undefined) lastId = '0-0';
+      // What was trimmed is no longer owed: count from the oldest entry still there.
+      addedBefore = info === undefined ? 0 : info.entriesAdded - info.length;
+      read = 0;
       flush('trimmed');
     }
   };
