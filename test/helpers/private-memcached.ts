@@ -1,7 +1,7 @@
 // A memcached of the test's own on a spare port, for tests that stop, pause and restart it, plus a raw
 // client for assertions that never go through the store under test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,7 +132,13 @@ export async function startPrivateMemcached(t: TestContext, options: { sasl?: Sa
     name: `127.0.0.1:${port}`,
     stop,
     start,
-    pause: () => void proc?.kill('SIGSTOP'),
+    pause: () => {
+      if (!proc?.pid) return;
+      proc.kill('SIGSTOP');
+      // Returns only once every thread of it is stopped: on a loaded machine the signal takes a moment.
+      const deadline = Date.now() + 2000;
+      while (Date.now() < deadline && !isStopped(proc.pid)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    },
     resume: () => void proc?.kill('SIGCONT'),
     keys: () => metadump(port),
   };
@@ -183,4 +189,13 @@ export async function startLaggyProxy(t: TestContext, port: number, delayMs: num
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => (sockets.forEach((s) => s.destroy()), server.close(() => resolve()))));
   return { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
+}
+
+/** Every thread of `pid` is stopped (state T in /proc). */
+function isStopped(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).every((task) => / T /.test(readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8').replace(/^.*\)/, ')')));
+  } catch {
+    return false;
+  }
 }
