@@ -16,7 +16,8 @@ import { rawClient, saslUnavailable, startLaggyProxy, startPrivateMemcached, typ
 import { Sentry } from './helpers/sentry.js';
 import { waitFor } from './helpers/wait.js';
 
-const TIMEOUT_MS = 400;
+// Long enough that a loaded CI machine (both cores busy with other test files) does not pass for a hung node.
+const TIMEOUT_MS = 1500;
 const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 const key = (id: number, prefix = ':1:') => cacheKey(prefix, id);
 const filters = (id: number): ActionFilter[] => [{ id, logic_type: 'any', conditions: [{ id: id * 10, type: 'eq', comparison: { value: 1 }, condition_result: true }] }];
