@@ -22,7 +22,7 @@
 //    NOTIFY per statement, interleaved with afc's in one pgbench session, at 1 and 4 clients.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ import { startBenchRedis, type Child } from './children.js';
 import type { FleetCommand, FleetMessage, SentStatement } from './fleet-host.js';
 import { cpuSeconds, rssMb } from './proc-stats.js';
 import { median, ratio, round, summarize } from './stats.js';
+import { interleavedSingleRow, pgbench, singleRowScript } from './writer-cost.js';
 
 interface FleetOptions {
   /** A database whose `schema` holds Sentry's tables, bench/data.sql's workflows and afc's triggers. */
@@ -170,6 +171,17 @@ interface FleetProcess {
 /** Children still running; if this process dies without stopping them (an uncaught error skips every finally), they die with it. */
 const live = new Set<ChildProcess>();
 const killAllLive = () => live.forEach((c) => c.kill('SIGKILL'));
+/** SIGTERM, then SIGKILL after 5 s; resolves once `child` has exited (at once if it already has). */
+function stopper(child: ChildProcess, exited: Promise<void>): () => Promise<void> {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+}
+
 function killOnExit(child: ChildProcess, exited: Promise<void>): void {
   if (!process.listeners('exit').includes(killAllLive)) process.once('exit', killAllLive);
   live.add(child);
@@ -343,13 +355,7 @@ function startRelay(what: string, args: string[], background: boolean): Promise<
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   killOnExit(child, exited);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = stopper(child, exited);
   const relay: Child = { pid: child.pid!, running: () => child.exitCode === null && child.signalCode === null, stop };
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => void stop().finally(() => reject(error));
@@ -378,13 +384,7 @@ async function startBackgroundRedis(): Promise<Child & { url: string }> {
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   killOnExit(child, exited);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = stopper(child, exited);
   const url = `redis://127.0.0.1:${port}/0`;
   const client = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
   client.on('error', () => undefined);
@@ -448,22 +448,6 @@ async function redisServerPid(url: string): Promise<number | undefined> {
     client.disconnect();
   }
 }
-
-async function pgbench(dir: string, url: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await run('pgbench', ['-n', ...args, url], { cwd: dir, maxBuffer: 1 << 24 });
-    return stdout;
-  } catch (cause) {
-    throw new Error('pgbench failed (it comes with the PostgreSQL client package, e.g. apt-get install postgresql-client)', { cause });
-  }
-}
-
-// bench/data.sql: workflow w owns conditions 7(w-1)+1 (its WHEN condition) to 7w; +2..+7 are action filters.
-const singleRowScript = (schema: string, workflows: number) => `\\set w random(1, ${workflows})
-\\set k random(0, 5)
-\\set v random(1, 1000000000)
-UPDATE ${quoteIdent(schema)}.workflow_engine_datacondition SET comparison = '{"value": :v}' WHERE id = 7 * (:w - 1) + 2 + :k;
-`;
 
 /** afc's LISTEN sessions on the database: daemons' ('afc-daemon') and relays' ('afc-relay-<id>'), as `afc status` counts them. */
 const countListeners = async (client: pg.Client) =>
@@ -794,22 +778,10 @@ async function notifyFloor(opts: FleetOptions, sizes: Sizes, db: pg.Client, work
   await listener.connect();
   listener.on('notification', () => undefined);
   await listener.query(`LISTEN ${FLOOR_CHANNEL}; LISTEN ${DEFAULT_CHANNEL}`);
-  const files = [join(dir, 'floor.sql'), join(dir, 'afc.sql')];
-  await writeFile(files[0], singleRowScript(floor, workflows));
-  await writeFile(files[1], singleRowScript(opts.schema, workflows));
   const interleaved = async (clients: number, seconds: number) => {
-    await pgbench(dir, opts.url, ['-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), '-l', '--log-prefix', join(dir, 'tx'), ...files.flatMap((f) => ['-f', f])]);
-    const latencies: number[][] = [[], []];
-    for (const log of (await readdir(dir)).filter((f) => f.startsWith('tx'))) {
-      // client_id transaction_no time_us script_no epoch_s epoch_us
-      for (const line of (await readFile(join(dir, log), 'utf8')).split('\n')) {
-        const f = line.split(' ');
-        if (f.length >= 4) latencies[Number(f[3])].push(Number(f[2]));
-      }
-      await rm(join(dir, log));
-    }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const [floorUs, afcUs] = latencies.map(mean);
+    const [floorRun, afcRun] = await interleavedSingleRow(dir, opts.url, workflows, [floor, opts.schema], seconds, clients);
+    const [floorUs, afcUs] = [floorRun.mean, afcRun.mean];
+    const latencies = [{ length: floorRun.n }, { length: afcRun.n }];
     opts.log(`  ${clients} client(s): floor ${floorUs.toFixed(0)} µs, afc ${afcUs.toFixed(0)} µs (means of ${latencies[0].length} and ${latencies[1].length})`);
     // Transactions per second each would sustain at that latency, with that many clients.
     return { floorUs, afcUs, floorTps: Math.round((clients * 1e6) / floorUs), afcTps: Math.round((clients * 1e6) / afcUs) };

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { DEFAULT_CHANNEL } from '../src/contract.js';
+import { quoteIdent } from '../src/sql/quote.js';
 import { median, ratio, round } from './stats.js';
 
 export interface WriterCostOptions {
@@ -29,13 +30,14 @@ type Schema = (typeof SCHEMAS)[number];
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 // bench/data.sql: workflow w owns conditions 7(w-1)+1 (its WHEN condition) to 7w; +2..+7 are action filters.
-const singleRowScript = (schema: string, workflows: number) => `\\set w random(1, ${workflows})
+/** One random action-filter condition's UPDATE (bench/data.sql's layout), as a pgbench script. */
+export const singleRowScript = (schema: string, workflows: number) => `\\set w random(1, ${workflows})
 \\set k random(0, 5)
 \\set v random(1, 1000000000)
-UPDATE ${schema}.workflow_engine_datacondition SET comparison = '{"value": :v}' WHERE id = 7 * (:w - 1) + 2 + :k;
+UPDATE ${quoteIdent(schema)}.workflow_engine_datacondition SET comparison = '{"value": :v}' WHERE id = 7 * (:w - 1) + 2 + :k;
 `;
 
-async function pgbench(dir: string, url: string, args: string[]): Promise<string> {
+export async function pgbench(dir: string, url: string, args: string[]): Promise<string> {
   try {
     const { stdout } = await run('pgbench', ['-n', ...args, url], { cwd: dir, maxBuffer: 1 << 24 });
     return stdout;
@@ -55,10 +57,18 @@ export interface Latency {
  * Both schemas' single-row UPDATE interleaved in one pgbench session (one client), one picked at random
  * per transaction; per-transaction logs give each its latency. Files are written to `dir`.
  */
-export async function interleavedSingleRow(dir: string, url: string, workflows: number, schemas: readonly [string, string], seconds: number): Promise<[Latency, Latency]> {
+export async function interleavedSingleRow(
+  dir: string,
+  url: string,
+  workflows: number,
+  schemas: readonly [string, string],
+  seconds: number,
+  clients = 1,
+): Promise<[Latency, Latency]> {
   const files = schemas.map((s) => join(dir, `${s}.sql`));
   await Promise.all(schemas.map((s, i) => writeFile(files[i], singleRowScript(s, workflows))));
-  await pgbench(dir, url, ['-c', '1', '-T', String(seconds), '-l', '--log-prefix', join(dir, 'tx'), ...files.flatMap((f) => ['-f', f])]);
+  const threads = clients > 1 ? ['-j', String(Math.min(clients, 2))] : [];
+  await pgbench(dir, url, ['-c', String(clients), ...threads, '-T', String(seconds), '-l', '--log-prefix', join(dir, 'tx'), ...files.flatMap((f) => ['-f', f])]);
   const latencies: number[][] = [[], []];
   for (const log of (await readdir(dir)).filter((f) => f.startsWith('tx'))) {
     // client_id transaction_no time_us script_no epoch_s epoch_us
@@ -121,7 +131,7 @@ export async function measureWriterCost(opts: WriterCostOptions): Promise<Record
         const from = 1 + Math.floor(Math.random() * (opts.workflows * 7 - 10_000));
         payloads.length = 0;
         const t0 = performance.now();
-        await db.query(`UPDATE ${schema}.workflow_engine_datacondition SET comparison = $1 WHERE id BETWEEN $2 AND $3`, [`{"r": ${r}}`, from, from + 9999]);
+        await db.query(`UPDATE ${quoteIdent(schema)}.workflow_engine_datacondition SET comparison = $1 WHERE id BETWEEN $2 AND $3`, [`{"r": ${r}}`, from, from + 9999]);
         bulk[schema].push(performance.now() - t0);
         await drain(listener, payloads);
         if (schema === 'afc') {
